@@ -1,0 +1,1 @@
+"""Settings schema, default settings, scorecards and phrase lists."""

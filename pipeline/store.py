@@ -1,0 +1,400 @@
+"""The store stage: DuckDB schema, the single writer, and read-only access for analysts.
+
+Only the flow's writer opens the database for writing, and every call is written in one
+transaction: a crash or a bad row never leaves half a call behind, and rows already stored are
+never touched by a later failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import duckdb
+import pandas as pd
+
+from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallScore
+
+MIGRATIONS_PACKAGE = "callqa.config"
+
+# Statement types an analyst may run through `callqa sql`. Everything else (INSERT, DELETE,
+# UPDATE, CREATE, DROP, ALTER, COPY, ATTACH, SET, CALL, PRAGMA, ...) is refused before it reaches
+# DuckDB; the connection is read-only as well, so a statement that slips past still cannot write.
+_READ_ONLY_TYPES = {"SELECT", "EXPLAIN"}
+
+
+class StoreError(CallQAError):
+    stage = "store"
+
+
+class ReadOnlyViolation(StoreError):
+    """An analyst's SQL tried to write, or to reach outside the database."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = files(MIGRATIONS_PACKAGE).joinpath("migrations")
+    out = []
+    for entry in folder.iterdir():
+        m = re.match(r"^(\d+)_.*\.sql$", entry.name)
+        if m:
+            out.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+SCHEMA_VERSION = max(v for v, _, _ in _migrations())
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema forward to SCHEMA_VERSION; each migration is applied in its own transaction."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    for version, name, sql in _migrations():
+        if version in applied:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the database; the writer (read_only=False) creates and migrates it."""
+    db_path = Path(db_path)
+    if read_only:
+        if not db_path.exists():
+            raise StoreError(db_path, "database file does not exist (run `callqa run` first)")
+        try:
+            return duckdb.connect(str(db_path), read_only=True)
+        except duckdb.Error as e:
+            raise StoreError(db_path, f"cannot open read-only: {e}") from e
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(db_path))
+    except duckdb.Error as e:
+        raise StoreError(db_path, f"cannot open for writing: {e}") from e
+    migrate(con)
+    return con
+
+
+# ---------------------------------------------------------------------------------------------
+# writer
+
+
+def stored_call_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT call_id FROM calls").fetchall()}
+
+
+def permanent_failure_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Calls whose bytes failed permanently before: re-running cannot fix them, so skip them."""
+    rows = con.execute("SELECT DISTINCT call_id FROM failures WHERE permanent AND call_id IS NOT NULL").fetchall()
+    return {r[0] for r in rows}
+
+
+def start_run(con: duckdb.DuckDBPyConnection, flow: str, input_dir: str | None, settings: dict[str, Any], version: str) -> str:
+    run_id = uuid.uuid4().hex
+    con.execute(
+        "INSERT INTO runs (run_id, flow, input_dir, started_at, status, pipeline_version, settings) VALUES (?, ?, ?, ?, 'running', ?, ?)",
+        [run_id, flow, input_dir, _now(), version, json.dumps(settings, default=str)],
+    )
+    return run_id
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, Any], status: str = "completed") -> None:
+    con.execute(
+        """UPDATE runs SET finished_at = ?, status = ?, n_discovered = ?, n_skipped = ?, n_processed = ?,
+           n_failed = ?, n_flagged = ?, audio_s = ?, wall_s = ? WHERE run_id = ?""",
+        [
+            _now(),
+            status,
+            counts.get("discovered", 0),
+            counts.get("skipped", 0),
+            counts.get("processed", 0),
+            counts.get("failed", 0),
+            counts.get("flagged", 0),
+            counts.get("audio_s", 0.0),
+            counts.get("wall_s"),
+            run_id,
+        ],
+    )
+
+
+def _insert_df(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    cols = ", ".join(df.columns)
+    con.register("_callqa_rows", df)
+    try:
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _callqa_rows")
+    finally:
+        con.unregister("_callqa_rows")
+
+
+def _score_rows(call_id: str, score: CallScore, scored_at: datetime) -> tuple[list[dict], dict]:
+    crit = [
+        {
+            "call_id": call_id,
+            "scorecard_id": score.scorecard_id,
+            "scorecard_version": score.scorecard_version,
+            "section_id": c.section_id,
+            "criterion_id": c.criterion_id,
+            "result": c.result,
+            "points": c.points,
+            "max_points": c.max_points,
+            "auto_fail": c.auto_fail,
+            "evidence_event_ids": list(c.evidence_event_ids),
+            "rationale": c.rationale,
+            "scored_at": scored_at,
+        }
+        for c in score.criteria
+    ]
+    total = {
+        "call_id": call_id,
+        "scorecard_id": score.scorecard_id,
+        "scorecard_version": score.scorecard_version,
+        "score": score.score,
+        "max_score": score.max_score,
+        "percent": score.percent,
+        "grade": score.grade,
+        "auto_fail": score.auto_fail,
+        "flagged": score.flagged,
+        "flag_reasons": list(score.flag_reasons),
+        "scored_at": scored_at,
+    }
+    return crit, total
+
+
+def _sidecar_value(meta: dict[str, Any], key: str) -> Any:
+    v = meta.get(key)
+    return None if v in ("", None) else str(v)
+
+
+def _started_at(meta: dict[str, Any]) -> datetime | None:
+    v = meta.get("started_at")
+    if not v:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt
+
+
+def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str | None, pipeline_version: str) -> bool:
+    """Store one call and everything derived from it in one transaction.
+
+    Returns False (and writes nothing) when the call is already stored, so a rerun or a
+    duplicate file in the same batch is harmless.
+    """
+    src = result.source
+    now = _now()
+    meta = {k: v for k, v in src.metadata.items() if not k.startswith("_")}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if con.execute("SELECT 1 FROM calls WHERE call_id = ?", [src.call_id]).fetchone():
+            con.execute("ROLLBACK")
+            return False
+        con.execute(
+            """INSERT INTO calls (call_id, source_path, file_name, size_bytes, agent_id, queue, customer_id, direction,
+                   started_at, duration_s, channels, sample_rate, codec, language, language_probability, role_method,
+                   role_confidence, roles, processed_at, pipeline_version, models, timings, metadata, warnings, status, run_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                src.call_id,
+                src.path,
+                Path(src.path).name,
+                src.size_bytes,
+                _sidecar_value(meta, "agent_id"),
+                _sidecar_value(meta, "queue"),
+                _sidecar_value(meta, "customer_id"),
+                _sidecar_value(meta, "direction"),
+                _started_at(meta),
+                result.duration_s,
+                result.channels,
+                result.sample_rate,
+                result.codec,
+                result.language,
+                result.language_probability,
+                result.roles.method if result.roles else None,
+                result.roles.confidence if result.roles else None,
+                json.dumps(result.roles.mapping) if result.roles else None,
+                now,
+                pipeline_version,
+                json.dumps(result.models),
+                json.dumps({k: round(v, 4) for k, v in result.timings.items()}),
+                json.dumps(meta, default=str),
+                json.dumps(result.warnings),
+                "processed",
+                run_id,
+            ],
+        )
+        utt_rows, word_rows = [], []
+        for u in result.utterances:
+            utt_rows.append(
+                {
+                    "call_id": src.call_id,
+                    "seq": u.seq,
+                    "speaker": u.speaker,
+                    "role": u.role,
+                    "role_confidence": u.role_confidence,
+                    "channel": u.channel,
+                    "start_s": u.start,
+                    "end_s": u.end,
+                    "text": u.text,
+                    "asr_confidence": u.asr_confidence,
+                    "emotion": u.emotion,
+                    "emotion_score": u.emotion_score,
+                    "emotion_method": u.emotion_method,
+                    "sentiment": u.sentiment,
+                }
+            )
+            for i, w in enumerate(u.words):
+                word_rows.append(
+                    {
+                        "call_id": src.call_id,
+                        "utt_seq": u.seq,
+                        "seq": i,
+                        "start_s": w.start,
+                        "end_s": w.end,
+                        "word": w.text,
+                        "probability": w.probability,
+                        "speaker": u.speaker,
+                        "channel": w.channel,
+                    }
+                )
+        _insert_df(con, "utterances", utt_rows)
+        _insert_df(con, "words", word_rows)
+        _insert_df(
+            con,
+            "events",
+            [
+                {
+                    "event_id": e.event_id,
+                    "call_id": src.call_id,
+                    "type": e.type,
+                    "start_s": e.start,
+                    "end_s": e.end,
+                    "speaker": e.speaker,
+                    "role": e.role,
+                    "evidence": e.evidence,
+                    "confidence": e.confidence,
+                    "detector_version": e.detector_version,
+                    "data": json.dumps(e.data, default=str),
+                }
+                for e in result.events
+            ],
+        )
+        _insert_df(
+            con,
+            "call_metrics",
+            [{"call_id": src.call_id, "name": k, "value": (None if v is None else float(v))} for k, v in result.metrics.items()],
+        )
+        for score in result.scores:
+            crit, total = _score_rows(src.call_id, score, now)
+            _insert_df(con, "criterion_results", crit)
+            _insert_df(con, "call_scores", [total])
+        con.execute("COMMIT")
+        return True
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def write_failure(con: duckdb.DuckDBPyConnection, failure: CallFailure, run_id: str | None) -> bool:
+    """Record a failed file. A permanent failure of the same bytes is recorded once, not per run."""
+    if failure.permanent and failure.call_id:
+        if con.execute(
+            "SELECT 1 FROM failures WHERE call_id = ? AND permanent", [failure.call_id]
+        ).fetchone():
+            return False
+    con.execute(
+        "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [uuid.uuid4().hex, run_id, failure.path, failure.call_id, failure.stage, failure.error, failure.permanent, _now()],
+    )
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# readers
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
+
+
+def check_read_only(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Refuse any statement that is not a query, with a message that names the statement."""
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as e:
+            raise StoreError(None, f"SQL does not parse: {e}") from e
+    finally:
+        if own:
+            con.close()
+    if not statements:
+        raise StoreError(None, "no SQL statement given")
+    for st in statements:
+        kind = st.type.name
+        if kind not in _READ_ONLY_TYPES:
+            raise ReadOnlyViolation(
+                None,
+                f"refused: `callqa sql` is read-only and this is a {kind} statement "
+                f"({st.query.strip()[:60]!r}). Only SELECT/WITH/DESCRIBE/SHOW/SUMMARIZE/EXPLAIN are allowed; "
+                "human verdicts go through `callqa review`.",
+            )
+
+
+def query_read_only(db_path: str | Path, sql: str) -> QueryResult:
+    check_read_only(sql)
+    con = connect(db_path, read_only=True)
+    try:
+        try:
+            cur = con.execute(sql)
+        except duckdb.Error as e:
+            raise StoreError(db_path, f"query failed: {e}") from e
+        columns = [d[0] for d in cur.description] if cur.description else []
+        return QueryResult(columns, cur.fetchall())
+    finally:
+        con.close()
+
+
+def flagged_calls(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> QueryResult:
+    sql = """SELECT call_id, file_name, agent_id, queue, started_at, round(duration_s, 1) AS duration_s, language,
+                    scorecard_id, scorecard_version, round(percent, 1) AS percent, grade, auto_fail, flag_reasons
+             FROM flagged_queue"""
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    cur = con.execute(sql)
+    return QueryResult([d[0] for d in cur.description], cur.fetchall())
+
+
+def table_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[str] = ()) -> dict[str, int]:
+    names: Sequence[str] = list(tables) or [
+        "calls", "utterances", "words", "events", "call_metrics", "criterion_results",
+        "call_scores", "reviews", "runs", "failures",
+    ]
+    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in names}
