@@ -25,8 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     help="callqa: speech analytics for contact-centre QA. Transcribe, detect, score and audit every call in DuckDB.",
 )
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `| less`, tests) has no terminal width; 80 columns would wrap every cell.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 DB_OPTION = typer.Option(Path("callqa.duckdb"), "--db", help="DuckDB file")
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="settings YAML layered over the bundled defaults")

@@ -46,7 +46,7 @@ def load_toolkit(settings: Settings, workers: int = 1) -> Toolkit:
     # Scorecards and phrase lists are validated before any model loads or any call is touched.
     scorecards = [load_scorecard(s) for s in settings.scorecards]
     phrasebooks = {lang: load_phrasebook(lang) for lang in ("en", "zh")}
-    asr = WhisperASR.from_settings(settings.models, workers=workers)
+    asr = WhisperASR.from_settings(settings.models, workers=workers, num_workers=workers)
     models = {
         "asr": asr.description,
         "diarization": "by-channel (stereo); single speaker (mono)",

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# Prefect runs in ephemeral mode in tests; keep its state out of the developer's ~/.prefect and
+# its per-task INFO lines out of the test log. Must happen before prefect is imported.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="callqa-prefect-"))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 # --- ASR: one real faster-whisper model per test session (loading it costs seconds) ---------

@@ -41,9 +41,10 @@ def _sample_path(name: str) -> Path:
     return p
 
 
-def _stm_text() -> str:
+def _stm_text(until_s: float = float("inf")) -> str:
     lines = _sample_path("sample.stm").read_text(encoding="utf-8").splitlines()
-    return " ".join(line.split(maxsplit=5)[5] for line in lines if line.strip())
+    fields = [line.split(maxsplit=5) for line in lines if line.strip()]
+    return " ".join(f[5] for f in fields if float(f[4]) <= until_s)
 
 
 def _rttm_turns() -> dict[str, list[tuple[float, float]]]:
@@ -134,6 +135,19 @@ def test_stereo_call_keeps_channels_apart(whisper_asr, asr_model_settings):
         for w in (w for w in t.words if w.channel == ch):
             mid = (w.start + w.end) / 2
             assert any(a - 0.5 <= mid <= b + 0.5 for a, b in turns[spk]), (ch, w)
+
+
+@pytest.mark.slow
+def test_batched_inference_pipeline(whisper_asr, asr_model_settings):
+    """settings.batch_size > 0 goes through BatchedInferencePipeline (pays on GPUs, not on 2 CPU cores)."""
+    full = decode(_sample_path("sample.wav"))
+    cut = int(14.4 * SAMPLE_RATE)  # the first 8 reference lines end by 14.2 s; the next starts at 14.44 s
+    audio = DecodedAudio(full.path, [full.channels[0][:cut]], SAMPLE_RATE, SAMPLE_RATE, 1, full.codec, cut / SAMPLE_RATE)
+    t = transcribe(audio, whisper_asr, asr_model_settings.asr.model_copy(update={"batch_size": 4}))
+    hyp = " ".join(s.text for s in t.segments)
+    assert _wer(_stm_text(until_s=14.4), hyp) <= 0.3, hyp
+    for seg in t.segments:
+        assert seg.words and all(seg.start <= w.start <= w.end <= seg.end and w.text for w in seg.words)
 
 
 def test_dominant_channel_ignores_crosstalk():
