@@ -180,11 +180,12 @@ def models(config: Optional[Path] = CONFIG_OPTION) -> None:
     except CallQAError as e:
         _fail(e)
     t = Table(title="models", header_style="bold")
-    for c in ("role", "status", "model", "source", "detail"):
+    for c in ("role", "status", "model", "runs on", "source", "detail"):
         t.add_column(c, overflow="fold")
     for s in statuses:
         ok = "[green]ok[/]" if s.available else "[yellow]missing[/]"
-        t.add_row(s.role, ok, s.name or "", s.source or "", s.detail or "")
+        runs_on = " ".join(x for x in (s.device, s.compute_type) if x)
+        t.add_row(s.role, ok, s.name or "", runs_on, s.source or "", s.detail or "")
     console.print(t)
 
 

@@ -19,6 +19,11 @@ def speaker_for_channel(channel: int, n_channels: int) -> str:
     return f"ch{channel}" if n_channels > 1 else "spk0"
 
 
+def _tight(ch: str) -> bool:
+    # CJK characters and full-width punctuation are written without spaces between them
+    return is_cjk(ch) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+
+
 def join_words(words: list[Word]) -> str:
     """Whisper words carry their own punctuation; Chinese characters are joined without spaces."""
     out = ""
@@ -26,7 +31,7 @@ def join_words(words: list[Word]) -> str:
         t = w.text.strip()
         if not t:
             continue
-        if out and not (is_cjk(out[-1]) and is_cjk(t[0])):
+        if out and not (_tight(out[-1]) and _tight(t[0])):
             out += " "
         out += t
     return out
