@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from callqa.pipeline.types import ConfigError
 
@@ -30,7 +30,10 @@ class ASRSettings(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "auto"  # int8 on CPU, float16 on GPU
     cpu_threads: int = 0  # 0: cores / workers
-    beam_size: int = 5
+    # Greedy decoding: measured (bench/e2e_throughput.py notes, 2-core CPU, base int8) it costs ~25 %
+    # less CPU than beam 5 with no WER loss (pyannote sample: 0.148 batched greedy, 0.160 batched
+    # beam 5, 0.198 sequential beam 5, 0.210 sequential greedy).
+    beam_size: int = 1
     language: str | None = None  # None: detect per call
     vad_filter: bool = True
     vad_min_silence_ms: int = 500
@@ -39,14 +42,31 @@ class ASRSettings(_Strict):
     # Off by default: on a stereo channel that is silent while the other party talks it dropped real
     # words and doubled decode time (pyannote sample split by speaker: WER 0.296 vs 0.259 without).
     hallucination_silence_threshold: float | None = None
-    batch_size: int = 0  # >0: BatchedInferencePipeline
+    # >0: BatchedInferencePipeline over the VAD speech chunks of each channel (0: sequential
+    # transcribe). Batched needs ~35-40 % less CPU than sequential on 8 kHz stereo calls (no
+    # re-encoded window overlap, no temperature fallback), same WER; 4/8/16 cost the same on CPU,
+    # larger batches pay on a GPU.
+    batch_size: int = 8
 
 
 class DiarizationSettings(_Strict):
-    pipeline: str | None = None  # local dir or hub id of a pyannote pipeline
-    num_speakers: int | None = 2
+    # Mono calls only (stereo is channel = speaker). A pyannote speaker-diarization pipeline: a local
+    # directory (config.yaml inside) or a hub id (with models.hf_token). None: a pyannote pipeline
+    # found under search_dirs, else the offline diarizer (Silero VAD + GE2E embeddings + clustering).
+    pipeline: str | None = None
+    num_speakers: int | None = 2  # a two-party call; set None and min/max for conferences
     min_speakers: int | None = None
     max_speakers: int | None = None
+    auto_pyannote: bool = True
+    search_dirs: list[str] = ["../shared/models", "~/.cache/callqa/pyannote"]
+    # offline diarizer: GE2E weights (.npz or resemblyzer's pretrained.pt); None: bundled copy
+    embedding: str | None = None
+    window_s: float = Field(1.6, ge=0.5, le=4.0)
+    step_s: float = Field(0.8, ge=0.05, le=2.0)  # 0.4: DER 7.6 → 6.5 % on the pyannote sample at half the cost
+    # stereo: a channel whose speech is a quieter copy of the other's (cross-talk on the line) is
+    # muted where it only echoes; channels this similar (correlation) are one mono signal.
+    bleed_suppression: bool = True
+    identical_channels_corr: float = Field(0.98, ge=0.5, le=1.0)
 
 
 class ModelSettings(_Strict):
@@ -59,24 +79,138 @@ class ModelSettings(_Strict):
     vad: str | None = None
 
 
+class HoldSettings(_Strict):
+    """Holds measured from the audio (music/tones or silence), paired with the text cues."""
+
+    min_music_s: float = Field(3.0, gt=0)  # shorter tonal stretches are a ring tone or a jingle, not a hold
+    # Share of an active frame's in-band power held by spectral peaks that stay put >= 240 ms.
+    # Synthetic hold music measures ~0.6; real speech (6 recordings, 20 min) never exceeded 0.35.
+    music_tonality: float = Field(0.45, gt=0, lt=1)
+    # Silence is a hold when announced (or thanked) and at least this long ...
+    min_silence_announced_s: float = Field(10.0, gt=0)
+    # ... or, unannounced, when this long (a muted line); shorter unannounced silence is dead air.
+    min_silence_unannounced_s: float = Field(20.0, gt=0)
+    link_window_s: float = Field(30.0, ge=0)  # announcement before / thanks after a hold, at most this far
+    mask_music_for_asr: bool = True  # Whisper invents words on music: never send it music
+
+
+class SilenceSettings(_Strict):
+    dead_air_min_s: float = Field(5.0, gt=0)  # nobody speaking this long, outside holds
+
+
+class PaceSettings(_Strict):
+    long_monologue_s: float = Field(30.0, gt=0)
+    monologue_max_pause_s: float = Field(3.0, ge=0)  # agent pauses shorter than this do not end a monologue
+    interruption_min_overlap_s: float = Field(0.4, ge=0)  # both talking at least this long
+    backchannel_max_words: int = Field(2, ge=0)  # "yeah", "mm-hmm", "对": not a turn, not an interruption
+    backchannel_max_s: float = Field(1.0, ge=0)
+
+
+class EmotionSettings(_Strict):
+    negative_threshold: float = Field(-0.4, ge=-1, le=0)  # sentiment at or below this is negative
+    # Acoustic arousal (pitch and loudness above the speaker's own baseline, in z-units) makes an
+    # already negative turn angrier; it never makes a neutral text negative on its own.
+    arousal_weight: float = Field(0.15, ge=0, le=1)
+    edge_turns: int = Field(3, ge=1)  # customer turns averaged for emotion at the start / end
+
+
+class TextSettings(_Strict):
+    """Script, conduct and hold-cue detectors over the transcript (callqa.pipeline.detectors.text)."""
+
+    # Mandarin homophones: the same phrase compared on toneless pinyin (0..100, as fuzzy_threshold)
+    # (homophone errors give identical pinyin; 96 keeps 我一定帮您 from matching 我已经帮您 at 95)
+    pinyin_threshold: float = Field(96.0, ge=50, le=100)
+    # per language, instead of detect.fuzzy_threshold: English words are long, so at 80 one
+    # whole word may change ("thanks for calling" ≈ "thanks for waiting", 83); a Mandarin
+    # character carries a word's meaning and ASR errors there are single characters.
+    fuzzy_threshold_by_language: dict[str, float] = {"en": 90.0}
+    # per event type: a stricter or looser fuzzy threshold (wins over the two above)
+    fuzzy_overrides: dict[str, float] = {}
+    semantic: bool = True  # sentence-embedding similarity on top of fuzzy matching
+    # cosine similarity to the nearest phrase, per language (embedding models differ in scale)
+    # (measured on tests/data: MiniLM scores unrelated English turns up to ~0.68 against the lists;
+    # USE scores short Mandarin replies such as 没有了 up to 0.72 against 一点用都没有)
+    semantic_threshold: dict[str, float] = {"en": 0.70, "zh": 0.85}
+    # the nearest phrase must beat the nearest phrase of every other list by this much
+    semantic_margin: float = Field(0.10, ge=0, le=1)
+    # event types matched semantically; the rest (forbidden words) only by their wording
+    semantic_events: list[str] = [
+        "need_discovery", "identity_verification", "understanding_confirmed", "solution_explained",
+        "further_help_offered", "satisfaction_check", "empathy", "hold_announced", "hold_thanked",
+        "escalation_request", "complaint",
+    ]
+    # A long agent statement (not a question) that no phrase list claimed counts as explaining the
+    # cause or the fix (solution_explained, method "statement", confidence 0.5), at this many
+    # tokens (words; characters for Mandarin). Empty: only cue phrases and semantic matches count.
+    statement_min_tokens: dict[str, int] = {"en": 8, "zh": 12}
+    # the contact centre's brand names, for the greeting's has_company (fuzzy, any language)
+    company_names: list[str] = []
+    opening_turns: int = Field(2, ge=1)  # a greeting is one of the agent's first N turns ...
+    opening_window_s: float = Field(60.0, gt=0)  # ... starting within this many seconds
+    closing_turns: int = Field(3, ge=1)  # a closing is one of the agent's last N turns
+
+
 class DetectSettings(_Strict):
     greeting_window_s: float = 15.0
-    fuzzy_threshold: float = 80.0  # rapidfuzz partial_ratio, 0..100
+    text: TextSettings = TextSettings()
+    hold: HoldSettings = HoldSettings()
+    silence: SilenceSettings = SilenceSettings()
+    pace: PaceSettings = PaceSettings()
+    emotion: EmotionSettings = EmotionSettings()
+    fuzzy_threshold: float = 80.0  # rapidfuzz ratio of a phrase and a word window, 0..100
 
 
 class BatchSettings(_Strict):
-    workers: int = 1
+    workers: int = 1  # calls processed at once on the local thread pool (ignored on Dask: its workers' threads count)
     extensions: list[str] = [".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm"]
     recursive: bool = True
+    # Scale-out: run the calls on this Dask scheduler (tcp://host:8786) through prefect-dask.
+    dask_address: str | None = None
+    # Very large runs: workers write one Parquet file per call here (shared storage on a cluster)
+    # and the writer bulk-loads them, `parquet_load_every` calls per transaction.
+    parquet_dir: Path | None = None
+    parquet_load_every: int = Field(200, ge=1)
+    # Prefect retries transient errors only (I/O, memory); corrupt audio and bad config never retry.
+    retries: int = Field(2, ge=0)
+    retry_delay_s: float = Field(10.0, ge=0)
+
+
+class RedactionSettings(_Strict):
+    """PII redaction of stored text (callqa.pipeline.redact); on by default."""
+
+    enabled: bool = True  # off: raw transcripts are stored (only where policy allows it)
+    types: list[Literal["CARD", "PHONE", "NATIONAL_ID", "EMAIL", "DIGITS"]] = ["CARD", "PHONE", "NATIONAL_ID", "EMAIL", "DIGITS"]
+    min_digits: int = Field(6, ge=3)  # a digit string this long is redacted even when it is no known kind
+    # also write a redacted audio copy (16-bit WAV) with the PII word spans silenced or beeped
+    audio: Literal["off", "silence", "beep"] = "off"
+    audio_dir: Path | None = None  # where the copies go (required when audio is on)
+    audio_pad_s: float = Field(0.15, ge=0, le=2)  # widen each span: word timestamps are approximate
+
+    @model_validator(mode="after")
+    def _audio_needs_dir(self) -> "RedactionSettings":
+        if self.audio != "off" and self.audio_dir is None:
+            raise ValueError("redaction.audio is on: set redaction.audio_dir to the folder for the redacted copies")
+        return self
+
+
+class ReportSettings(_Strict):
+    """The static HTML report (`callqa report`); the nightly flow builds it when out_dir is set."""
+
+    out_dir: Path | None = None
+    audio: Literal["link", "copy", "none"] = "link"  # how call pages reach the recording
+    max_call_pages: int = Field(5000, ge=0)  # flagged calls first, then the newest
 
 
 class Settings(_Strict):
     # Which stereo channel carries whom; most recorders put the agent on the left channel.
-    channel_map: dict[int, Literal["agent", "customer"]] = {0: "agent", 1: "customer"}
+    # null: stereo roles are decided from what was said (as for mono), like a channel map that is unknown
+    channel_map: dict[int, Literal["agent", "customer"]] | None = {0: "agent", 1: "customer"}
     scorecards: list[str] = ["inbound_basic"]  # bundled names or YAML paths
     models: ModelSettings = ModelSettings()
     detect: DetectSettings = DetectSettings()
     batch: BatchSettings = BatchSettings()
+    redaction: RedactionSettings = RedactionSettings()
+    report: ReportSettings = ReportSettings()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

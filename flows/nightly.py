@@ -1,40 +1,92 @@
 """The nightly batch as a Prefect flow.
 
-Workers (Prefect tasks on a thread pool) run calls through the stages and return results; only
-the flow itself writes DuckDB, one transaction per call, as results arrive. A call is keyed by the
-SHA-256 of its bytes, so a rerun over the same folder stores nothing twice, and a file that failed
-permanently (corrupt audio) is recorded once and skipped afterwards.
+Workers run calls through the stages and return results; only the flow itself writes DuckDB, one
+transaction per call, as results arrive. Workers are Prefect tasks on a local thread pool, or on a
+Dask cluster through prefect-dask (`batch.dask_address` / `--dask-address`); every worker process
+loads its models once (flows/worker.py) and receives only the settings. For very large runs
+(`batch.parquet_dir`) workers write one Parquet file per call and the writer bulk-loads them.
+
+A call is keyed by the SHA-256 of its bytes, so a rerun over the same folder stores nothing twice,
+and a file that failed permanently (corrupt audio) is recorded once and skipped afterwards. A batch
+killed at any moment loses nothing already committed: the next run closes the dead run's row as
+'crashed', loads any Parquet files it had staged, and processes only what is not stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 
 from callqa import PIPELINE_VERSION
+from callqa.config.phrases import load_phrasebook
 from callqa.config.settings import Settings, load_settings
-from callqa.flows.process import Toolkit, load_toolkit, process_call
+from callqa.flows.parquet_sink import StagedCall, bulk_load, stage_call, staged_files
+from callqa.flows.process import process_call
+from callqa.flows.worker import toolkit_for
 from callqa.pipeline import store
 from callqa.pipeline.discover import discover
-from callqa.pipeline.types import CallFailure, CallResult, CallSource
+from callqa.pipeline.scoring import load_scorecard
+from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallSource, ConfigError, ModelUnavailable
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 
 
-@task(name="process_call", cache_policy=NO_CACHE, task_run_name="{source.path}")
-def process_call_task(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
-    return process_call(source, kit)
+class TransientCallError(Exception):
+    """Raised inside the task so that Prefect retries it; carries the failure for the last attempt."""
+
+    def __init__(self, failure: CallFailure):
+        super().__init__(failure)
+        self.failure = failure
+
+    def __str__(self) -> str:
+        return self.failure.error
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    """Prefect's retry_condition_fn: retry I/O and memory trouble, never a bad file or a bug."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None:
+        with contextlib.suppress(Exception):
+            exc = state.result(raise_on_failure=False)
+    return isinstance(exc, TransientCallError)
+
+
+@task(name="process_call", cache_policy=NO_CACHE, task_run_name="{source.path}", retries=2, retry_delay_seconds=10,
+      retry_condition_fn=_retry_transient)
+def process_call_task(source: CallSource, settings: Settings, local_slots: int = 1, staging_dir: str | None = None,
+                      run_id: str | None = None) -> CallResult | CallFailure | StagedCall:
+    kit = toolkit_for(settings, local_slots)  # loaded once per worker process, then reused
+    result = process_call(source, kit)
+    if isinstance(result, CallFailure) and result.transient:
+        raise TransientCallError(result)
+    if staging_dir is not None and isinstance(result, CallResult):
+        try:
+            return stage_call(result, staging_dir, run_id, PIPELINE_VERSION)
+        except OSError as e:  # a full or briefly unreachable shared disk
+            raise TransientCallError(CallFailure(source.path, source.call_id, "store", f"{source.path}: {e}", False, True)) from e
+    return result
 
 
 def default_workers(settings: Settings) -> int:
     return max(1, settings.batch.workers)
+
+
+def _cluster_slots() -> int | None:
+    """Task slots of the Dask cluster this flow runs on (None on the local thread pool)."""
+    ctx = FlowRunContext.get()
+    runner = getattr(ctx, "task_runner", None) if ctx else None
+    client = getattr(runner, "client", None) if type(runner).__name__ == "DaskTaskRunner" else None
+    if client is None:
+        return None
+    return max(1, sum(client.nthreads().values()))
 
 
 @flow(name="nightly_batch", log_prints=False, validate_parameters=False)
@@ -45,18 +97,31 @@ def nightly_batch(
     workers: int | None = None,
     limit: int | None = None,
     progress: ProgressFn | None = None,
+    parquet_dir: str | None = None,
 ) -> dict[str, Any]:
     """Process every new recording under input_dir into the DuckDB file at db_path."""
     logger = get_run_logger()
     t0 = time.perf_counter()
     notify = progress or (lambda event, info: None)
     settings = load_settings(config_path)
-    n_workers = workers or default_workers(settings)
+    cluster_slots = _cluster_slots()
+    n_workers = cluster_slots or workers or default_workers(settings)
+    staging = parquet_dir or (str(settings.batch.parquet_dir) if settings.batch.parquet_dir else None)
 
     con = store.connect(db_path)
     try:
-        run_id = store.start_run(con, "nightly_batch", str(input_dir), settings.model_dump(mode="json"), PIPELINE_VERSION)
         counts: dict[str, Any] = {"discovered": 0, "skipped": 0, "processed": 0, "failed": 0, "flagged": 0, "audio_s": 0.0}
+        if staging:
+            # Calls a killed run had staged but not loaded: load them first (they keep that run's id),
+            # so they are not processed again.
+            leftovers = staged_files(staging)
+            if leftovers:
+                counts["recovered"] = len(bulk_load(con, leftovers))
+                logger.info("loaded %d call(s) staged by an earlier run", counts["recovered"])
+        stale = store.close_stale_runs(con)
+        if stale:
+            logger.warning("closed %d run(s) left 'running' by a killed batch as 'crashed': %s", len(stale), ", ".join(stale))
+        run_id = store.start_run(con, "nightly_batch", str(input_dir), settings.model_dump(mode="json"), PIPELINE_VERSION)
         try:
             sources = discover(Path(input_dir), settings.batch.extensions, settings.batch.recursive)
             counts["discovered"] = len(sources)
@@ -65,11 +130,22 @@ def nightly_batch(
             counts["skipped"] = len(sources) - len(todo)
             if limit is not None:
                 todo = todo[:limit]
-            logger.info("run %s: %d recordings, %d already stored, %d to process", run_id, len(sources), counts["skipped"], len(todo))
+            where = f"Dask cluster ({n_workers} worker threads)" if cluster_slots else f"{n_workers} local worker(s)"
+            logger.info("run %s: %d recordings, %d already stored, %d to process on %s", run_id, len(sources),
+                        counts["skipped"], len(todo), where)
             notify("start", {"run_id": run_id, "total": len(todo), **counts})
             if todo:
-                kit = load_toolkit(settings, workers=n_workers)
-                _run_calls(con, run_id, todo, kit, n_workers, counts, notify, logger)
+                if cluster_slots:
+                    # Workers load the models themselves; check scorecards and phrase lists here first,
+                    # so a typo fails the run once instead of failing every call on every worker.
+                    for card in settings.scorecards:
+                        load_scorecard(card)
+                    for lang in ("en", "zh"):
+                        load_phrasebook(lang)
+                else:
+                    toolkit_for(settings, n_workers)  # load the models before the first call is timed
+                _run_calls(con, run_id, todo, settings, n_workers, staging, counts, notify, logger,
+                           local_slots=1 if cluster_slots else n_workers)
             counts["wall_s"] = round(time.perf_counter() - t0, 3)
             store.finish_run(con, run_id, counts)
         except BaseException:
@@ -79,22 +155,65 @@ def nightly_batch(
     finally:
         con.close()
     summary = {"run_id": run_id, "db_path": str(db_path), **counts}
+    # counts, flagged calls and the report's path as a Prefect artifact (and the report, when configured)
+    from callqa.flows.report import publish_run
+
+    summary["report"] = publish_run(summary, settings, logger)
     notify("finish", summary)
     return summary
 
 
-def _run_calls(con, run_id: str, todo: list[CallSource], kit: Toolkit, n_workers: int, counts: dict, notify: ProgressFn, logger) -> None:
+def _outcome(fut, source: CallSource) -> CallResult | CallFailure | StagedCall:
+    """The task's result; a task that raised becomes a CallFailure, except for errors that would fail
+    every call alike (configuration, a model that cannot load), which stop the batch."""
+    try:
+        return fut.result()
+    except TransientCallError as e:  # still failing after Prefect's retries: record it, the next run tries again
+        return e.failure
+    except (ConfigError, ModelUnavailable):
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. a Dask worker that died (KilledWorker): retry next run
+        return CallFailure(source.path, source.call_id, "worker", f"{source.path}: {type(e).__name__}: {e}", False, True)
+
+
+def _run_calls(con, run_id: str, todo: list[CallSource], settings: Settings, n_workers: int, staging: str | None,
+               counts: dict, notify: ProgressFn, logger, local_slots: int = 1) -> None:
     # A bounded window of calls in flight keeps memory flat on a folder of thousands of calls:
     # a worker's decoded audio is released as soon as its result is written.
     window = max(2, 2 * n_workers)
+    batch = settings.batch
+    submit = process_call_task.with_options(retries=batch.retries, retry_delay_seconds=batch.retry_delay_s).submit
     pending = list(reversed(todo))
-    in_flight = []
+    in_flight: dict[Any, CallSource] = {}
+    staged: list[StagedCall] = []
+
+    def load_staged() -> None:
+        if not staged:
+            return
+        new = set(bulk_load(con, [s.parquet for s in staged]))
+        for s in staged:
+            if s.call_id in new:
+                counts["processed"] += 1
+                counts["audio_s"] += s.duration_s
+                counts["flagged"] += int(s.flagged)
+            else:
+                counts["skipped"] += 1  # same bytes under another name in this batch
+        logger.info("bulk-loaded %d staged call(s)", len(new))
+        notify("loaded", {"calls": len(new), "staged": len(staged)})
+        staged.clear()
+
     while pending or in_flight:
         while pending and len(in_flight) < window:
-            in_flight.append(process_call_task.submit(pending.pop(), quote(kit)))
-        fut = next(iter(as_completed(in_flight)))
-        in_flight.remove(fut)
-        result = fut.result()
+            source = pending.pop()
+            in_flight[submit(source, settings, local_slots, staging, run_id)] = source
+        fut = next(iter(as_completed(list(in_flight))))
+        result = _outcome(fut, in_flight.pop(fut))
+        if isinstance(result, StagedCall):
+            staged.append(result)
+            notify("call", {"path": result.path, "status": "staged", "staged": result})
+            if len(staged) >= batch.parquet_load_every or not (pending or in_flight):
+                load_staged()
+            continue
         if isinstance(result, CallResult):
             try:
                 stored = store.write_call(con, result, run_id, PIPELINE_VERSION)
@@ -113,16 +232,44 @@ def _run_calls(con, run_id: str, todo: list[CallSource], kit: Toolkit, n_workers
             counts["failed"] += 1
             logger.warning("failed %s at %s: %s", result.path, result.stage, result.error)
             notify("call", {"path": result.path, "status": "failed", "failure": result})
+    load_staged()
+
+
+@contextlib.contextmanager
+def _api_for_dask_workers() -> Iterator[None]:
+    """Make the Dask workers report to the same Prefect API as the flow.
+
+    With a Prefect server configured (PREFECT_API_URL) nothing is needed. Without one, Prefect would
+    start a private temporary server in every worker process, all on the same SQLite file; instead
+    start the temporary server here and hand its URL to the workers through the task context. A
+    cluster on other machines cannot reach 127.0.0.1, so it needs a real Prefect server (README).
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        yield
 
 
 def run_nightly(input_dir: str | Path, db_path: str | Path, config_path: str | Path | None = None,
-                workers: int | None = None, limit: int | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Run the flow with a thread pool sized to `workers` (ephemeral Prefect when no server is configured)."""
+                workers: int | None = None, limit: int | None = None, progress: ProgressFn | None = None,
+                dask_address: str | None = None, parquet_dir: str | Path | None = None) -> dict[str, Any]:
+    """Run the flow on a local thread pool sized to `workers`, or on the Dask cluster at `dask_address`
+    (or `batch.dask_address`). Prefect runs ephemerally when no server is configured."""
     settings = load_settings(config_path)
+    address = dask_address or settings.batch.dask_address
     n = workers or default_workers(settings)
-    configured = nightly_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=n))
-    return configured(
-        input_dir=str(input_dir), db_path=str(db_path), config_path=None if config_path is None else str(config_path),
-        workers=n, limit=limit, progress=progress,
-    )
+    params = dict(input_dir=str(input_dir), db_path=str(db_path), config_path=None if config_path is None else str(config_path),
+                  workers=n, limit=limit, progress=progress, parquet_dir=None if parquet_dir is None else str(parquet_dir))
+    if address:
+        from prefect_dask import DaskTaskRunner
 
+        with _api_for_dask_workers():
+            return nightly_batch.with_options(task_runner=DaskTaskRunner(address=address))(**params)
+    return nightly_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=n))(**params)

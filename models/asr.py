@@ -44,7 +44,6 @@ class WhisperASR:
             )
         except (RuntimeError, ValueError, OSError) as e:
             raise ModelUnavailable(resolved.location, f"faster-whisper could not load the model: {e}") from e
-        self._batched: Any = None
 
     @classmethod
     def from_settings(cls, models: ModelSettings, *, workers: int = 1, num_workers: int = 1) -> WhisperASR:
@@ -91,11 +90,12 @@ class WhisperASR:
 
         opts = self._options(language, settings)
         if settings.batch_size > 0:
-            if self._batched is None:
-                from faster_whisper import BatchedInferencePipeline
+            from faster_whisper import BatchedInferencePipeline
 
-                self._batched = BatchedInferencePipeline(self.model)
-            raw, info = self._batched.transcribe(samples, batch_size=settings.batch_size, **opts)
+            # One pipeline per call: it is a thin wrapper, but it keeps per-transcription state
+            # (last_speech_timestamp), and the batch's worker threads share this model.
+            pipeline = BatchedInferencePipeline(self.model)
+            raw, info = pipeline.transcribe(samples, batch_size=settings.batch_size, **opts)
         else:
             raw, info = self.model.transcribe(samples, **opts)
 

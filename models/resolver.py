@@ -533,15 +533,42 @@ def _vad_status(settings: ModelSettings) -> ModelStatus:
 
 
 def _diarization_status(settings: ModelSettings) -> ModelStatus:
-    pipeline = settings.diarization.pipeline
-    if pipeline:
-        return _status_from("diarization", pipeline, lambda: resolve_generic("diarization", pipeline, settings.cache_dir, hf_token=settings.hf_token))
-    return ModelStatus("diarization", False, None, None, None, DIARIZATION_FALLBACK)
+    """Which diarizer mono calls get: a configured pyannote pipeline, one found on disk, or the
+    offline diarizer (Silero VAD + GE2E speaker embeddings + clustering). Loads nothing."""
+    d = settings.diarization
+    if d.pipeline:
+        return _status_from("diarization", d.pipeline, lambda: resolve_generic("diarization", d.pipeline, settings.cache_dir, hf_token=settings.hf_token))
+    from callqa.models.diarization import find_pyannote_pipeline
+    from callqa.models.speaker_embedding import bundled_weights_path
+
+    found = find_pyannote_pipeline([Path(x) for x in d.search_dirs]) if d.auto_pyannote else None
+    if found is not None:
+        return ModelStatus("diarization", True, "pyannote", str(found), "local-dir", "pyannote.audio speaker-diarization pipeline found on disk (mono calls); stereo: by channel")
+    weights = Path(d.embedding).expanduser() if d.embedding else bundled_weights_path()
+    vad = find_bundled_vad()
+    ok = weights.is_file() and vad is not None
+    detail = (f"offline diarizer (no pyannote weights found in {', '.join(d.search_dirs)}; hub unreachable): "
+              f"Silero VAD {vad.name if vad else 'MISSING'} + GE2E speaker embeddings "
+              f"({'bundled Resemblyzer 0.1.4 weights' if not d.embedding else weights}) + spectral clustering "
+              f"(num_speakers={d.num_speakers}) + Viterbi resegmentation; stereo: by channel with bleed suppression")
+    return ModelStatus("diarization", ok, "offline-ge2e", str(weights), "bundled" if not d.embedding else "local-dir",
+                       detail if ok else f"offline diarizer unavailable: {'weights missing at ' + str(weights) if not weights.is_file() else 'Silero VAD missing'}")
 
 
 def _embeddings_status(settings: ModelSettings) -> ModelStatus:
-    if settings.embeddings:
-        return _status_from("embeddings", settings.embeddings, lambda: resolve_generic("embeddings", settings.embeddings, settings.cache_dir, hf_token=settings.hf_token))
+    # the text detectors pick a model per language (callqa.models.embeddings): report both
+    from callqa.models.embeddings import DEFAULT_BY_LANGUAGE, resolve_embeddings
+
+    try:
+        found = {lang: resolve_embeddings(settings.embeddings, lang, settings.cache_dir, hf_token=settings.hf_token)
+                 for lang in DEFAULT_BY_LANGUAGE}
+        names = "; ".join(f"{lang}: {r.name}" for lang, r in found.items())
+        details = "; ".join(f"{lang}: {r.source} {r.detail}".strip() for lang, r in found.items())
+        first = next(iter(found.values()))
+        return ModelStatus("embeddings", True, names, first.location, first.source, details)
+    except ModelUnavailable as e:
+        if settings.embeddings:
+            return ModelStatus("embeddings", False, settings.embeddings, None, None, str(e))
     for dist in EMBEDDING_PACKAGES:
         if _dist_version(dist):
             loc = _package_data_location(dist)

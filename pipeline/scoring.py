@@ -1,25 +1,37 @@
-"""The score stage: apply a versioned YAML scorecard to a call's events.
+"""The score stage: apply a versioned YAML scorecard to a call's events and metrics.
 
-Scorecards are validated with pydantic when loaded, so a typo (an unknown event type, a missing
-points value) is reported with the file, criterion and field before any call is scored.
-Scoring is a pure function of the stored events, so a stored call can be rescored with a new
-scorecard version without audio or ASR.
+Scorecards are validated with pydantic when loaded, so a typo (an unknown event type or metric, a
+missing points value, a bad threshold) is reported with the file, criterion and field before any
+call is scored. Scoring is a pure function of the events and metrics, which are stored, so a call
+can be rescored with a new scorecard version without audio or ASR.
+
+Rule language (a rule is one of):
+  {event: T, by: agent|customer|any, within_s: S, last_s: S, min_count: N, max_count: N, where: {k: v}}
+  {absent: T, by: ..., within_s: ..., last_s: ..., where: ...}
+  {metric: M, min: X, max: Y, if_missing: na|pass|fail}
+  {all: [rule, ...]}   {any: [rule, ...]}   {not: rule}
+A rule evaluates to pass, fail or n/a (a metric that was not measured); n/a makes the criterion n/a.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from callqa.config.settings import bundled_path, read_yaml
-from callqa.pipeline.detectors import EVENT_TYPES
+from callqa.pipeline.detectors import EVENT_TYPES, METRICS
 from callqa.pipeline.types import CallScore, ConfigError, CriterionResult, Event
 
 GRADE_ORDER = ("poor", "fair", "good", "excellent")
-GRADE_LABELS_ZH = {"excellent": "优", "good": "良", "fair": "中", "poor": "差"}
+GRADE_LABELS_ZH = {"excellent": "优", "good": "良", "fair": "中", "poor": "差", "na": "不适用"}
+
+PASS, FAIL, NA = "pass", "fail", "na"
 
 
 class _Strict(BaseModel):
@@ -33,23 +45,63 @@ def _known_event(v: str) -> str:
 
 
 class EventRule(_Strict):
-    """Passes when at least `min_count` matching events exist (`event`) or none does (`absent`)."""
+    """Passes when min_count..max_count matching events exist (`event`) or none does (`absent`)."""
 
     event: str | None = None
     absent: str | None = None
     by: Literal["agent", "customer", "any"] = "any"
-    within_s: float | None = Field(default=None, gt=0)
+    within_s: float | None = Field(default=None, gt=0, description="event starts within the first S seconds")
+    last_s: float | None = Field(default=None, gt=0, description="event starts within the last S seconds")
     min_count: int = Field(default=1, ge=1)
+    max_count: int | None = Field(default=None, ge=0)
+    where: dict[str, str | int | float | bool] = Field(default_factory=dict, description="event data must match")
 
     @field_validator("event", "absent")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         return None if v is None else _known_event(v)
 
+    @cached_property
+    def label(self) -> str:
+        """The condition in words, for rationales (built once per rule, not once per call)."""
+        return (
+            f"{self.event or self.absent}"
+            + (f" by {self.by}" if self.by != "any" else "")
+            + "".join(f" {k}={v}" for k, v in self.where.items())
+            + (f" within {self.within_s:g}s" if self.within_s is not None else "")
+            + (f" in the last {self.last_s:g}s" if self.last_s is not None else "")
+        )
+
     @model_validator(mode="after")
-    def _one_of(self) -> "EventRule":
+    def _consistent(self) -> "EventRule":
         if (self.event is None) == (self.absent is None):
             raise ValueError("a rule needs exactly one of `event` or `absent`")
+        if self.max_count is not None and self.max_count < self.min_count and self.event is not None:
+            raise ValueError(f"max_count {self.max_count} is below min_count {self.min_count}")
+        return self
+
+
+class MetricRule(_Strict):
+    """Passes when the call metric lies in [min, max]; an unmeasured metric gives `if_missing`."""
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    if_missing: Literal["na", "pass", "fail"] = "na"
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; known: {sorted(METRICS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "MetricRule":
+        if self.min is None and self.max is None:
+            raise ValueError("a metric rule needs `min`, `max` or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
 
 
@@ -68,11 +120,11 @@ class NotRule(_Strict):
 
 def _rule_kind(v: object) -> str:
     if isinstance(v, dict):
-        for key, tag in (("all", "All"), ("any", "Any"), ("not", "Not")):
+        for key, tag in (("all", "All"), ("any", "Any"), ("not", "Not"), ("metric", "Metric")):
             if key in v:
                 return tag
         return "Event"
-    return {AllRule: "All", AnyRule: "Any", NotRule: "Not"}.get(type(v), "Event")
+    return {AllRule: "All", AnyRule: "Any", NotRule: "Not", MetricRule: "Metric"}.get(type(v), "Event")
 
 
 # The discriminator picks the rule kind from its keys, so a mistake is reported once, against the
@@ -80,6 +132,7 @@ def _rule_kind(v: object) -> str:
 Rule = Annotated[
     Union[
         Annotated[EventRule, Tag("Event")],
+        Annotated[MetricRule, Tag("Metric")],
         Annotated[AllRule, Tag("All")],
         Annotated[AnyRule, Tag("Any")],
         Annotated[NotRule, Tag("Not")],
@@ -94,10 +147,12 @@ NotRule.model_rebuild()
 class Criterion(_Strict):
     id: str
     name: str | None = None
+    description: str | None = None
     points: float | None = Field(default=None, ge=0)
     auto_fail: bool = False
     rule: Rule
-    na_when: Rule | None = None
+    na_when: Rule | None = None  # not applicable when this passes
+    applies_when: Rule | None = None  # not applicable unless this passes (e.g. hold etiquette only with a hold)
 
     @model_validator(mode="after")
     def _points(self) -> "Criterion":
@@ -124,15 +179,22 @@ class Grades(_Strict):
         return self
 
 
+class FlagRule(_Strict):
+    reason: str
+    rule: Rule
+
+
 class FlagWhen(_Strict):
     grade_below: Literal["excellent", "good", "fair"] | None = "fair"
     auto_fail: bool = True
+    rules: list[FlagRule] = []  # flag when the rule passes (n/a never flags)
 
 
 class Scorecard(_Strict):
     id: str
     version: int = Field(ge=1)
     name: str | None = None
+    description: str | None = None
     language: list[str] = ["en", "zh"]
     grades: Grades
     flag_when: FlagWhen = FlagWhen()
@@ -148,6 +210,18 @@ class Scorecard(_Strict):
                 seen.add(c.id)
         return self
 
+    @property
+    def criteria(self) -> list[tuple[Section, Criterion]]:
+        return [(s, c) for s in self.sections for c in s.criteria]
+
+    def applies_to(self, language: str) -> bool:
+        base = (language or "").split("-")[0].lower()
+        return base in self.language
+
+    def content_hash(self) -> str:
+        """Identity of the rules, so one version number can never silently mean two scorecards."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True).encode()).hexdigest()
+
 
 def _describe_error(data: dict, err: ValidationError) -> str:
     """Name the criterion (by id, not list index) and the field for each validation error."""
@@ -156,7 +230,8 @@ def _describe_error(data: dict, err: ValidationError) -> str:
         loc = list(e["loc"])
         where = []
         if len(loc) >= 2 and loc[0] == "sections" and isinstance(loc[1], int):
-            sec = (data.get("sections") or [{}])[loc[1]] if loc[1] < len(data.get("sections") or []) else {}
+            secs = data.get("sections") or []
+            sec = secs[loc[1]] if loc[1] < len(secs) and isinstance(secs[loc[1]], dict) else {}
             where.append(f"section {sec.get('id', loc[1])!r}")
             if len(loc) >= 4 and loc[2] == "criteria" and isinstance(loc[3], int):
                 crits = sec.get("criteria") or []
@@ -171,17 +246,21 @@ def _describe_error(data: dict, err: ValidationError) -> str:
         fld = ".".join(str(x) for x in rest if not (isinstance(x, str) and (x[:1].isupper() or "[" in x)))
         where.append(f"field {fld!r}" if fld else "top level")
         parts.append(f"{', '.join(where)}: {e['msg']}")
-    # a union reports one error per member; keep each message once
     return "; ".join(dict.fromkeys(parts))
 
 
-def load_scorecard(path_or_name: str | Path) -> Scorecard:
-    """A bundled scorecard by name (e.g. "inbound_basic") or a YAML file path."""
+def resolve_scorecard_path(path_or_name: str | Path) -> Path:
     p = Path(path_or_name)
     if not p.suffix and not p.exists():
         p = bundled_path("scorecards", f"{path_or_name}.yaml")
         if not p.exists():
             raise ConfigError(path_or_name, "no such bundled scorecard and no such file")
+    return p
+
+
+def load_scorecard(path_or_name: str | Path) -> Scorecard:
+    """A bundled scorecard by name (e.g. "inbound_service_en") or a YAML file path."""
+    p = resolve_scorecard_path(path_or_name)
     data = read_yaml(p)
     if not isinstance(data, dict):
         raise ConfigError(p, "a scorecard must be a YAML mapping")
@@ -202,22 +281,38 @@ class ScoringContext:
     roles_known: bool  # False for mono calls whose speakers have no roles yet
     metrics: dict[str, float | None] = field(default_factory=dict)
 
+    @cached_property
+    def by_type(self) -> dict[str, list[Event]]:
+        out: dict[str, list[Event]] = {}
+        for e in self.events:
+            out.setdefault(e.type, []).append(e)
+        return out
+
 
 @dataclass(frozen=True)
 class Verdict:
-    passed: bool
+    outcome: str  # pass | fail | na
     evidence: tuple[str, ...]
     rationale: str
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASS
 
 
 def _fmt_event(e: Event) -> str:
     who = e.role if e.role and e.role != "unknown" else (e.speaker or "?")
-    return f"{who} at {e.start:.1f}s: “{e.evidence[:80]}”"
+    quote = e.evidence if len(e.evidence) <= 80 else e.evidence[:79] + "…"
+    return f"{who} at {e.start:.1f}s: “{quote}”"
+
+
+def _data_matches(e: Event, where: dict[str, Any]) -> bool:
+    return all(e.data.get(k) == v for k, v in where.items())
 
 
 def _eval_event_rule(rule: EventRule, ctx: ScoringContext) -> Verdict:
     etype = rule.event or rule.absent
-    of_type = [e for e in ctx.events if e.type == etype]
+    of_type = ctx.by_type.get(etype, [])
     matches = of_type
     role_note = ""
     if rule.by != "any":
@@ -225,34 +320,61 @@ def _eval_event_rule(rule: EventRule, ctx: ScoringContext) -> Verdict:
             matches = [e for e in matches if e.role == rule.by]
         else:
             role_note = f" (roles undetermined: any speaker counted as {rule.by})"
+    if rule.where:
+        matches = [e for e in matches if _data_matches(e, rule.where)]
     if rule.within_s is not None:
         matches = [e for e in matches if e.start <= rule.within_s]
-    cond = f"{etype}" + (f" by {rule.by}" if rule.by != "any" else "") + (
-        f" within {rule.within_s:g}s" if rule.within_s is not None else ""
-    )
-    if rule.event:
-        if len(matches) >= rule.min_count:
-            return Verdict(True, tuple(e.event_id for e in matches), f"{cond}: {_fmt_event(matches[0])}{role_note}")
+    if rule.last_s is not None:
+        matches = [e for e in matches if e.start >= ctx.duration_s - rule.last_s]
+    cond = rule.label
+    ids = tuple(e.event_id for e in matches)
+    if rule.absent:
+        if matches:
+            more = f" (+{len(matches) - 1} more)" if len(matches) > 1 else ""
+            return Verdict(FAIL, ids, f"{cond} present: {_fmt_event(matches[0])}{more}{role_note}")
+        return Verdict(PASS, (), f"no {cond}{role_note}")
+    n = len(matches)
+    if n < rule.min_count:
         # cite what was found but did not qualify, so a reviewer sees why it failed
         near = [e for e in of_type if e not in matches]
         extra = f"; found but not qualifying: {_fmt_event(near[0])}" if near else ""
-        need = f" (need {rule.min_count}, found {len(matches)})" if rule.min_count > 1 else ""
-        return Verdict(False, tuple(e.event_id for e in near), f"no {cond}{need}{extra}{role_note}")
-    if matches:
-        return Verdict(False, tuple(e.event_id for e in matches), f"{cond} present: {_fmt_event(matches[0])}{role_note}")
-    return Verdict(True, (), f"no {cond}{role_note}")
+        need = f" (need {rule.min_count}, found {n})" if rule.min_count > 1 else ""
+        return Verdict(FAIL, tuple(e.event_id for e in near[:5]), f"no {cond}{need}{extra}{role_note}")
+    if rule.max_count is not None and n > rule.max_count:
+        return Verdict(FAIL, ids, f"{n}× {cond}, more than {rule.max_count}: first {_fmt_event(matches[0])}{role_note}")
+    count = f"{n}× " if n > 1 else ""
+    return Verdict(PASS, ids, f"{count}{cond}: {_fmt_event(matches[0])}{role_note}")
 
 
-def evaluate(rule: Rule, ctx: ScoringContext) -> Verdict:
+def _eval_metric_rule(rule: MetricRule, ctx: ScoringContext) -> Verdict:
+    v = ctx.metrics.get(rule.metric)
+    bounds = " ".join(x for x in (f"≥ {rule.min:g}" if rule.min is not None else "", f"≤ {rule.max:g}" if rule.max is not None else "") if x)
+    if v is None:
+        return Verdict(rule.if_missing, (), f"{rule.metric} not measured (required {bounds})")
+    ok = (rule.min is None or v >= rule.min) and (rule.max is None or v <= rule.max)
+    return Verdict(PASS if ok else FAIL, (), f"{rule.metric} = {v:.3g} ({'within' if ok else 'outside'} {bounds})")
+
+
+def evaluate(rule: Any, ctx: ScoringContext) -> Verdict:
     if isinstance(rule, EventRule):
         return _eval_event_rule(rule, ctx)
+    if isinstance(rule, MetricRule):
+        return _eval_metric_rule(rule, ctx)
     if isinstance(rule, NotRule):
         v = evaluate(rule.not_, ctx)
-        return Verdict(not v.passed, v.evidence, f"not ({v.rationale})")
-    subs = [evaluate(r, ctx) for r in (rule.all if isinstance(rule, AllRule) else rule.any)]
-    passed = all(v.passed for v in subs) if isinstance(rule, AllRule) else any(v.passed for v in subs)
-    evidence = tuple(dict.fromkeys(i for v in subs for i in v.evidence))
-    return Verdict(passed, evidence, "; ".join(v.rationale for v in subs))
+        flipped = {PASS: FAIL, FAIL: PASS, NA: NA}[v.outcome]
+        return Verdict(flipped, v.evidence, f"not ({v.rationale})")
+    is_all = isinstance(rule, AllRule)
+    subs = [evaluate(r, ctx) for r in (rule.all if is_all else rule.any)]
+    outcomes = [v.outcome for v in subs]
+    if is_all:
+        outcome = FAIL if FAIL in outcomes else (NA if NA in outcomes else PASS)
+    else:
+        outcome = PASS if PASS in outcomes else (NA if NA in outcomes else FAIL)
+    # cite the sub-verdicts that decided the outcome
+    deciding = [v for v in subs if v.outcome == outcome] or subs
+    evidence = tuple(dict.fromkeys(i for v in deciding for i in v.evidence))
+    return Verdict(outcome, evidence, "; ".join(v.rationale for v in deciding))
 
 
 def grade_for(percent: float, grades: Grades) -> str:
@@ -265,42 +387,49 @@ def grade_for(percent: float, grades: Grades) -> str:
     return "poor"
 
 
+def score_criterion(section: Section, crit: Criterion, ctx: ScoringContext) -> CriterionResult:
+    max_points = crit.points or 0.0
+
+    def na(reason: str, evidence: tuple[str, ...] = ()) -> CriterionResult:
+        return CriterionResult(section.id, crit.id, NA, 0.0, max_points, crit.auto_fail, evidence, f"not applicable: {reason}")
+
+    if crit.applies_when is not None:
+        gate = evaluate(crit.applies_when, ctx)
+        if gate.outcome != PASS:
+            return na(gate.rationale)
+    if crit.na_when is not None:
+        gate = evaluate(crit.na_when, ctx)
+        if gate.outcome == PASS:
+            return na(gate.rationale, gate.evidence)
+    v = evaluate(crit.rule, ctx)
+    if v.outcome == NA:
+        return na(v.rationale, v.evidence)
+    passed = v.outcome == PASS
+    return CriterionResult(section.id, crit.id, v.outcome, max_points if passed else 0.0, max_points, crit.auto_fail, v.evidence, v.rationale)
+
+
 def score_call(card: Scorecard, ctx: ScoringContext) -> CallScore:
-    results: list[CriterionResult] = []
-    for section in card.sections:
-        for crit in section.criteria:
-            max_points = crit.points or 0.0
-            if crit.na_when is not None:
-                na = evaluate(crit.na_when, ctx)
-                if na.passed:
-                    results.append(
-                        CriterionResult(section.id, crit.id, "na", 0.0, max_points, crit.auto_fail, na.evidence, f"not applicable: {na.rationale}")
-                    )
-                    continue
-            v = evaluate(crit.rule, ctx)
-            results.append(
-                CriterionResult(
-                    section.id, crit.id, "pass" if v.passed else "fail",
-                    max_points if v.passed else 0.0, max_points, crit.auto_fail, v.evidence, v.rationale,
-                )
-            )
-    applicable = [r for r in results if r.result != "na"]
+    results = [score_criterion(section, crit, ctx) for section, crit in card.criteria]
+    applicable = [r for r in results if r.result != NA]
     max_score = sum(r.max_points for r in applicable)
     score = sum(r.points for r in applicable)
-    auto_failed = [r.criterion_id for r in applicable if r.auto_fail and r.result == "fail"]
+    auto_failed = [r.criterion_id for r in applicable if r.auto_fail and r.result == FAIL]
     percent = (100.0 * score / max_score) if max_score > 0 else None
     if auto_failed:
         # an auto-fail item voids the call's score whatever else went well
         score, percent = 0.0, 0.0
     grade = grade_for(percent, card.grades) if percent is not None else "na"
-    failed = [r.criterion_id for r in applicable if r.result == "fail"]
+    failed = [r.criterion_id for r in applicable if r.result == FAIL]
     reasons: list[str] = []
-    if card.flag_when.auto_fail and auto_failed:
+    fw = card.flag_when
+    if fw.auto_fail and auto_failed:
         reasons.append(f"auto-fail: {', '.join(auto_failed)}")
-    if card.flag_when.grade_below and grade in GRADE_ORDER and GRADE_ORDER.index(grade) < GRADE_ORDER.index(card.flag_when.grade_below):
-        reasons.append(
-            f"grade {grade} ({percent:.0f}%) below {card.flag_when.grade_below}" + (f"; failed: {', '.join(failed)}" if failed else "")
-        )
+    if fw.grade_below and grade in GRADE_ORDER and GRADE_ORDER.index(grade) < GRADE_ORDER.index(fw.grade_below):
+        reasons.append(f"grade {grade} ({percent:.0f}%) below {fw.grade_below}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    for fr in fw.rules:
+        v = evaluate(fr.rule, ctx)
+        if v.outcome == PASS:
+            reasons.append(f"{fr.reason}: {v.rationale}")
     return CallScore(
         scorecard_id=card.id,
         scorecard_version=card.version,
@@ -313,3 +442,9 @@ def score_call(card: Scorecard, ctx: ScoringContext) -> CallScore:
         flag_reasons=tuple(reasons),
         criteria=tuple(results),
     )
+
+
+def cards_for_language(cards: list[Scorecard], language: str) -> list[Scorecard]:
+    """The scorecards written for the call's language; every card when none is (the call is still scored)."""
+    matching = [c for c in cards if c.applies_to(language)]
+    return matching or list(cards)

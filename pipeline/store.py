@@ -116,6 +116,28 @@ def start_run(con: duckdb.DuckDBPyConnection, flow: str, input_dir: str | None, 
     return run_id
 
 
+def close_stale_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Mark runs still 'running' as 'crashed', with the counts of what they did commit.
+
+    DuckDB lets only one process open a database file for writing, so when the writer starts,
+    any 'running' row belongs to a batch that died (SIGKILL, power loss, OOM) without closing it.
+    finished_at stays NULL: when it died is not known.
+    """
+    stale = [r[0] for r in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
+    for run_id in stale:
+        con.execute(
+            """UPDATE runs SET status = 'crashed',
+                   n_processed = (SELECT count(*) FROM calls WHERE run_id = $1),
+                   n_failed = (SELECT count(*) FROM failures WHERE run_id = $1),
+                   n_flagged = (SELECT count(DISTINCT s.call_id) FROM call_scores s JOIN calls c USING (call_id)
+                                WHERE c.run_id = $1 AND s.flagged),
+                   audio_s = (SELECT coalesce(sum(duration_s), 0) FROM calls WHERE run_id = $1)
+               WHERE run_id = $1""",
+            [run_id],
+        )
+    return stale
+
+
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, Any], status: str = "completed") -> None:
     con.execute(
         """UPDATE runs SET finished_at = ?, status = ?, n_discovered = ?, n_skipped = ?, n_processed = ?,
@@ -139,10 +161,16 @@ def _insert_df(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, 
     if not rows:
         return
     df = pd.DataFrame(rows)
+    # Python lists convert to DuckDB lists row by row (slow for 100k+ rows); JSON text parsed by
+    # DuckDB in bulk is an order of magnitude faster.
+    list_cols = [c for c in df.columns if isinstance(rows[0].get(c), (list, tuple))]
+    for c in list_cols:
+        df[c] = [json.dumps(list(v)) for v in df[c]]
     cols = ", ".join(df.columns)
+    select = ", ".join(f"""from_json({c}, '["VARCHAR"]') AS {c}""" if c in list_cols else c for c in df.columns)
     con.register("_callqa_rows", df)
     try:
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _callqa_rows")
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {select} FROM _callqa_rows")
     finally:
         con.unregister("_callqa_rows")
 
@@ -314,6 +342,53 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
             _insert_df(con, "call_scores", [total])
         con.execute("COMMIT")
         return True
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def register_scorecard(con: duckdb.DuckDBPyConnection, card: Any, source_path: str | None = None) -> bool:
+    """Record a scorecard version; refuse a second, different rule set under the same version.
+
+    Returns True when the version is new. Raises StoreError when (id, version) is already stored
+    with other rules, because results filed under one version must mean one thing.
+    """
+    h = card.content_hash()
+    row = con.execute(
+        "SELECT content_hash FROM scorecards WHERE scorecard_id = ? AND version = ?", [card.id, card.version]
+    ).fetchone()
+    if row:
+        if row[0] != h:
+            raise StoreError(
+                source_path,
+                f"scorecard {card.id!r} version {card.version} is already stored with different rules; "
+                "bump `version` in the YAML to keep both sets of results",
+            )
+        return False
+    con.execute(
+        "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [card.id, card.version, h, card.name, list(card.language),
+         json.dumps(card.model_dump(mode="json", by_alias=True)), source_path, _now()],
+    )
+    return True
+
+
+def replace_scores(con: duckdb.DuckDBPyConnection, scorecard_id: str, version: int, scored: list[tuple[str, CallScore]]) -> None:
+    """Store a rescoring run for one scorecard version in one transaction (all or nothing)."""
+    now = _now()
+    crit_rows: list[dict] = []
+    totals: list[dict] = []
+    for call_id, score in scored:
+        crit, total = _score_rows(call_id, score, now)
+        crit_rows.extend(crit)
+        totals.append(total)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM criterion_results WHERE scorecard_id = ? AND scorecard_version = ?", [scorecard_id, version])
+        con.execute("DELETE FROM call_scores WHERE scorecard_id = ? AND scorecard_version = ?", [scorecard_id, version])
+        _insert_df(con, "criterion_results", crit_rows)
+        _insert_df(con, "call_scores", totals)
+        con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise

@@ -222,3 +222,6 @@ class CallFailure:
     stage: str
     error: str
     permanent: bool
+    # I/O or memory trouble that a second attempt may not meet: the flow retries these (Prefect
+    # retries); permanent ones (the bytes are bad) and deterministic ones (a bug, bad config) never.
+    transient: bool = False

@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="callqa-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 # --- ASR: one real faster-whisper model per test session (loading it costs seconds) ---------
@@ -31,3 +32,52 @@ def whisper_asr(asr_model_settings):
     from callqa.models.asr import WhisperASR
 
     return WhisperASR.from_settings(asr_model_settings)
+
+
+# --- detectors: one full Toolkit (ASR, text kit, diarizer, emotion) per session ----------------
+
+
+@pytest.fixture(scope="session")
+def detector_toolkit(asr_model_settings):
+    """flows.process.Toolkit with default settings and the session's private model cache."""
+    from callqa.config.settings import load_settings
+    from callqa.flows.process import load_toolkit
+
+    settings = load_settings(overrides={"models": {"cache_dir": str(asr_model_settings.cache_dir)}})
+    return load_toolkit(settings)
+
+
+# --- batch (resilience, Dask, retries): short synthesised stereo calls, rendered once -----------
+
+
+@pytest.fixture(scope="session")
+def batch_calls(tmp_path_factory):
+    """(folder, {file name: call_id}) of six short 8 kHz µ-law stereo calls plus one corrupt file."""
+    from batch_helpers import write_calls
+
+    folder = tmp_path_factory.mktemp("batch-calls")
+    return folder, write_calls(folder)
+
+
+# --- text detectors: phrase indexes + sentence-embedding models, built once per session ---------
+
+
+@pytest.fixture(scope="session")
+def text_kit(asr_model_settings):
+    """TextDetectorKit with default settings (semantic matching on: MiniLM for en, USE for zh)."""
+    from callqa.config.settings import load_settings
+    from callqa.pipeline.detectors.text import build_text_kit
+
+    settings = load_settings(overrides={"models": {"cache_dir": str(asr_model_settings.cache_dir)}})
+    return build_text_kit(settings)
+
+
+# --- diarization: the offline diarizer (Silero VAD + GE2E + clustering), loaded once ----------
+
+
+@pytest.fixture(scope="session")
+def offline_diarizer():
+    from callqa.config.settings import DiarizationSettings
+    from callqa.models.diarization import OfflineDiarizer
+
+    return OfflineDiarizer.load(DiarizationSettings())

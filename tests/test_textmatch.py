@@ -31,3 +31,56 @@ def test_mandarin_match_with_width_and_punctuation_noise():
     m = best_match("欢迎致电", tokens("您好！欢迎 致电ＸＸ银行"), 80)
     assert m is not None and m.matched == "欢迎致电"
     assert best_match("欢迎致电", tokens("我要投诉你们"), 80) is None
+
+
+# --- canonical forms: numerals, contractions, Traditional characters, pinyin -------------------
+
+from callqa.pipeline.textmatch import PhraseIndex, canonical, canonical_tokens, cn_numerals_to_arabic, pinyin_tokens  # noqa: E402
+
+
+def test_chinese_numerals_become_digits():
+    assert cn_numerals_to_arabic("工号一二三四五") == "工号12345"
+    assert cn_numerals_to_arabic("尾号幺三八") == "尾号138"  # 幺: how 1 is read in phone numbers
+    assert cn_numerals_to_arabic("两百块") == "200块"
+    assert cn_numerals_to_arabic("三十五元") == "35元"
+    assert cn_numerals_to_arabic("一千零五") == "1005"
+    assert cn_numerals_to_arabic("两百五") == "250"
+    assert cn_numerals_to_arabic("三万五") == "35000"
+    assert cn_numerals_to_arabic("二零二四年") == "2024年"
+    # a lone 一 is a word part far more often than a number
+    assert cn_numerals_to_arabic("等一下，一直这样") == "等一下，一直这样"
+
+
+def test_both_numeral_forms_and_widths_compare_equal():
+    assert canonical("工号一二三四五") == canonical("工号１２３４５") == canonical("工号12345")
+    assert canonical("I'm sorry, it's one two three") == "i am sorry it is 1 2 3"
+    assert canonical("We can't, you won't") == "we can not you will not"
+
+
+def test_traditional_characters_are_simplified():
+    # Whisper base writes Mandarin in Traditional characters more often than not
+    assert canonical("請稍等，感謝您的耐心等待") == canonical("请稍等，感谢您的耐心等待")
+
+
+def test_pinyin_tokens_make_homophones_equal():
+    assert pinyin_tokens(canonical_tokens("请少等")) == pinyin_tokens(canonical_tokens("请稍等"))
+
+
+def test_phrase_index_matches_homophones_but_not_near_misses():
+    idx = PhraseIndex.build({"hold_thanked": ["感谢您的耐心等待"], "hold_announced": ["请稍等"],
+                             "escalation_request": ["投诉"]})
+    m = idx.match(canonical_tokens("感谢您的耐新等待"), 80, pinyin_threshold=92)
+    assert m["hold_thanked"].method == "pinyin" and m["hold_thanked"].score == 100
+    # 少等 for 稍等: two syllables, exact homophone, matched on sound
+    assert "hold_announced" in idx.match(canonical_tokens("好的请少等"), 80, pinyin_threshold=92)
+    # a short phrase may not lose a character: 投 alone is not 投诉
+    assert idx.match(canonical_tokens("我想投资理财"), 80, pinyin_threshold=92) == {}
+
+
+def test_phrase_index_best_per_group_and_group_filter():
+    idx = PhraseIndex.build({"a": ["please hold", "please hold the line"], "b": ["thank you for waiting"]})
+    toks = canonical_tokens("Please hold the line, thank you for waiting")
+    got = idx.match(toks, 90)
+    assert got["a"].phrase == "please hold the line" and (got["a"].first_token, got["a"].last_token) == (0, 3)
+    assert got["b"].first_token == 4
+    assert set(idx.match(toks, 90, groups={"b"})) == {"b"}

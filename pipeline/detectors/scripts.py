@@ -1,81 +1,99 @@
-"""Script-compliance detectors: find the scripted lines QA listens for (greeting so far).
+"""Script-compliance detectors: the scripted lines QA listens for in the agent's speech.
 
-Each scripted line is a phrase list per language; a match in an utterance becomes an Event whose
-times come from the matched words and whose evidence is the quote.
+Greeting, identity verification, asking the need, explaining the solution, confirming
+understanding, offering further help, checking satisfaction, closing. Each is a phrase list per
+language (config/phrases/<lang>.yaml) matched by `callqa.pipeline.detectors.text`; this module
+says who must say it and where in the call, and works out the greeting's details (agent name,
+company name).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal, Sequence
 
-from callqa.config.phrases import PhraseBook
-from callqa.pipeline.textmatch import PhraseMatch, best_match, tokens
-from callqa.pipeline.types import Event, Utterance, Word, new_event_id
+from rapidfuzz import fuzz
 
-DETECTOR_VERSION = "scripts/1"
+from callqa.pipeline.textmatch import canonical
+
+DETECTOR_VERSION = "scripts/2"
 
 
 @dataclass(frozen=True)
-class ScriptSettings:
-    fuzzy_threshold: float = 80.0
-    # A greeting is by definition at the start of the call; later matches ("good morning" in the
-    # middle of a call) are not openings. The scorecard decides the window that passes.
-    greeting_search_s: float = 60.0
+class TextDetector:
+    """One phrase list turned into one event type."""
+
+    type: str  # event type, and the phrase list of the same name
+    role: Literal["agent", "customer"]  # who must say it
+    # "opening": only in the agent's first turns; "closing": only in the agent's last turns
+    position: Literal["any", "opening", "closing"] = "any"
+    once: bool = False  # at most one event per call (the first opening, the last closing)
+    negatable: bool = False  # "I don't want to complain" is not a complaint
+    version: str = DETECTOR_VERSION
 
 
-def _word_tokens(words: list[Word]) -> tuple[list[str], list[int]]:
-    toks, owner = [], []
-    for i, w in enumerate(words):
-        for t in tokens(w.text):
-            toks.append(t)
-            owner.append(i)
-    return toks, owner
+SCRIPT_DETECTORS: tuple[TextDetector, ...] = (
+    TextDetector("greeting", "agent", position="opening", once=True),
+    TextDetector("identity_verification", "agent"),
+    TextDetector("need_discovery", "agent"),
+    TextDetector("understanding_confirmed", "agent"),
+    TextDetector("solution_explained", "agent"),
+    TextDetector("further_help_offered", "agent"),
+    TextDetector("satisfaction_check", "agent"),
+    TextDetector("closing", "agent", position="closing", once=True),
+)
 
 
-def _quote(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+@dataclass(frozen=True)
+class GreetingDetails:
+    has_name: bool
+    name: str | None
+    has_company: bool
+    company: str | None
 
 
-def match_utterance(utt: Utterance, phrases: list[str], threshold: float) -> tuple[PhraseMatch, float, float] | None:
-    """Best phrase match in an utterance with the start/end of the matched words."""
-    toks, owner = _word_tokens(utt.words)
-    if not toks:
-        return None
-    best: PhraseMatch | None = None
-    for phrase in phrases:
-        m = best_match(phrase, toks, threshold)
-        if m and (best is None or m.score > best.score):
-            best = m
-    if best is None:
-        return None
-    first, last = utt.words[owner[best.first_token]], utt.words[owner[best.last_token]]
-    start, end = first.start, max(last.end, first.start + 0.01)
-    return best, start, end
-
-
-def detect_greeting(call_id: str, utterances: list[Utterance], book: PhraseBook, cfg: ScriptSettings) -> list[Event]:
-    """One `greeting` event per opening utterance that matches the greeting phrase list."""
-    events: list[Event] = []
-    for utt in utterances:
-        if utt.start > cfg.greeting_search_s:
-            break
-        found = match_utterance(utt, book.greeting, cfg.fuzzy_threshold)
-        if not found:
+def _company_fuzzy(text: str, names: Sequence[str], threshold: float) -> str | None:
+    """A configured company name in `text` (partial fuzzy match, so "Acme Energie" still counts)."""
+    best, best_score = None, 0.0
+    for name in names:
+        c = canonical(name)
+        if not c:
             continue
-        m, start, end = found
-        events.append(
-            Event(
-                type="greeting",
-                start=start,
-                end=end,
-                speaker=utt.speaker,
-                role=utt.role,
-                evidence=_quote(utt.text),
-                confidence=round(m.score / 100.0, 3),
-                detector_version=DETECTOR_VERSION,
-                data={"phrase": m.phrase, "matched": m.matched, "score": round(m.score, 1), "utt_seq": utt.seq},
-                event_id=new_event_id(call_id, "greeting", start, end, utt.speaker),
-            )
-        )
-    return events
+        # spaces are dropped for the comparison: Mandarin ASR may split 招商银行 as 招商 银行
+        score = fuzz.partial_ratio(c.replace(" ", ""), text.replace(" ", ""))
+        if score >= threshold and score > best_score:
+            best, best_score = name, score
+    return best
+
+
+def greeting_details(text: str, name_patterns: Sequence[re.Pattern[str]], name_stopwords: frozenset[str],
+                     company_patterns: Sequence[re.Pattern[str]], company_names: Sequence[str],
+                     threshold: float = 85.0) -> GreetingDetails:
+    """Does the opening name the agent and the company? `text` is the agent's opening speech.
+
+    Configured company names are matched fuzzily; without any, or when none matches, the
+    language's company patterns ("thank you for calling X", 欢迎致电X银行) decide.
+    """
+    canon = canonical(text)
+    company = _company_fuzzy(canon, company_names, threshold) if company_names else None
+    company_words = {w for n in company_names for w in canonical(n).split()}
+    if company is None:
+        for pat in company_patterns:
+            m = pat.search(canon)
+            if m:
+                company = m.group(0)
+                break
+    name = None
+    for pat in name_patterns:
+        for m in pat.finditer(canon):
+            cand = m.group(1) if m.groups() else m.group(0)
+            if cand in name_stopwords or cand in company_words:
+                continue
+            if company and cand in canonical(company).split():
+                continue
+            name = cand
+            break
+        if name:
+            break
+    return GreetingDetails(name is not None, name, company is not None, company)

@@ -1,0 +1,472 @@
+"""Labelled English test calls for the conversation detectors (`callqa eval detectors`, tests).
+
+Each call is assembled from scripted parts -- opening, the customer's need, identity check, an
+optional hold, dead air, interruption, forbidden phrase, angry customer, long explanation,
+further help, satisfaction check, closing -- rendered as a stereo 8 kHz telephone call with
+`callqa.synth` (piper voices), and written with a label file listing every event the detectors
+should find (type, role, start/end from the synthesis truth) and the call-level figures (hold
+durations, dead air, interruptions).
+
+Which parts a call gets is a fixed pattern over the call index (so any prefix of the set covers
+every feature), and the wording is picked by a seeded RNG: the same seed gives the same calls,
+byte for byte. Lines are drawn from small pools on purpose: synthesis costs about real time on a
+busy CPU and `callqa.synth.speak` memoises (voice, text), so reuse keeps 30 calls affordable.
+
+Label conventions (what the evaluation compares against):
+- text events span the turn that carries them; `optional` lists events a detector may also
+  report there without being wrong (the greeting line "how can I help you" is need discovery too);
+- a music hold spans the music; a silent hold spans the silence between the last word before
+  and the first word after (nothing else in the audio marks where a silent hold starts);
+- dead air spans the silence; an interruption spans the overlap and belongs to the interrupter;
+- long_monologue follows the detector's policy (agent turns, pauses < 3 s, customer backchannels
+  allowed) at the default threshold of 30 s.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callqa.synth import CallScript, CallTruth, DeadAir, Hold, Turn, render_call, truth_path
+
+LABELS_SUFFIX = ".labels.json"
+LABELS_VERSION = 1
+DEFAULT_N = 30
+LONG_MONOLOGUE_S = 30.0
+MONOLOGUE_MAX_PAUSE_S = 3.0
+
+COMPANIES = [("Acme Energy", "Sarah"), ("Brightline Telecom", "Daniel"), ("Parcelway", "Emma"),
+             ("Northbank", "James"), ("Citywater", "Priya")]
+
+# scenario: (neutral need, details, explanation, customer reaction)
+SCENARIOS = {
+    "billing": (
+        "Hi, my bill this month is almost twice what I normally pay, and I'd like to know why.",
+        "Sure, it's four four seven two nine one.",
+        "The reason is that your last two bills were estimated, and this one used your actual meter reading, so it caught up on the difference.",
+        "Oh, I see. So it's a one off, not a price rise?",
+    ),
+    "broadband": (
+        "Hello, my internet keeps dropping out every evening and I work from home.",
+        "Yes, it's three three zero nine one eight.",
+        "This is happening because there's a fault at the local exchange. I've booked an engineer for Friday morning.",
+        "Okay, Friday works for me.",
+    ),
+    "delivery": (
+        "Hi, my parcel was due on Tuesday and it still hasn't arrived.",
+        "The tracking number is P W seven seven three zero one five.",
+        "The reason is that the label was damaged at the depot. I've booked it on tomorrow's first delivery run.",
+        "Right, tomorrow is fine.",
+    ),
+    "address": (
+        "Hi, I'm moving house next month and I need to change the address on my account.",
+        "It's five five eight eight one two, and I was born on the third of March.",
+        "What I've done is schedule the move for the first of next month, and your new address is on the account.",
+        "Lovely, that's great.",
+    ),
+}
+ANGRY_NEED = [
+    "This is the third time I'm calling about this. Nobody has called me back and it's ridiculous.",
+    "I'm really fed up. I've been waiting for weeks and nothing has been fixed. This is unacceptable.",
+]
+ANGRY_FOLLOWUP = [
+    "Nobody told me any of that! This is absolutely useless.",
+    "That's not good enough. I've wasted hours on this already!",
+]
+ESCALATION = "I want to speak to a manager, right now."
+FORBIDDEN = [
+    "Look, that's not my problem. You'll have to call the courier yourself.",
+    "Calm down, I already told you the engineer is booked.",
+]
+EMPATHY_ID = "I'm really sorry to hear that. Can I take your account number, please?"
+PLAIN_ID = [
+    "Can I take your account number, please?",
+    "For security, can you confirm your full name and date of birth?",
+]
+HOLD_ASK = [
+    "Thank you. Could you please hold for a moment while I check that?",
+    "Thanks. I'm going to put you on hold for a moment while I look into it.",
+]
+HOLD_OK = "Sure, no problem."
+HOLD_THANKS = ["Thank you for holding.", "Thanks for waiting."]
+NO_THANKS = "Right."
+AFTER_DEAD_AIR = "Okay, I've found it."
+UNDERSTAND = "Does that make sense?"
+UNDERSTAND_REPLY = "Yes, that makes sense."
+FURTHER_HELP = "Is there anything else I can help you with today?"
+FURTHER_REPLY = "No, that's everything, thanks."
+SATISFACTION = "Are you happy with how we've resolved this today?"
+SATISFACTION_REPLY = "Yes, I am, thank you."
+CLOSING = "Thank you for calling {company}. Have a lovely day."
+NO_CLOSING_END = "Okay. Bye."
+LONG_EXPLANATION = [
+    "Let me explain how this works, because it's a little complicated.",
+    "When your account was opened, we set your payments using an estimate of how much energy a home like yours would use.",
+    "Over the winter your usage went up, but because we never received a meter reading, the estimate stayed where it was.",
+    "When the engineer read the meter last month, the system compared the real figure with all of the estimates and billed the difference in one go.",
+    "That's why this bill is so much higher. From now on, if you send us a reading every month, your bills will follow your real usage.",
+]
+INTERRUPTED_AGENT = "What I can do is book an engineer to come out and look at the line, but the earliest appointment we have is"
+CUSTOMER_INTERRUPTS = "Hang on, I can't wait that long!"
+AGENT_AFTER_INTERRUPT = "I understand. I'll put you on the cancellation list for an earlier slot."
+CUSTOMER_RAMBLES = "So the thing is, I called last week and the person I spoke to said it would all be sorted by now, and then I got another letter saying"
+AGENT_INTERRUPTS = "Sorry, let me stop you there, I need to check your account first."
+
+GREETINGS = {
+    "standard": "Thank you for calling {company}, my name is {agent}, how can I help you today?",
+    "paraphrased": "Hi there, you've reached {company} customer support, {agent} speaking. What can I do for you?",
+    "absent": "Yeah, go ahead.",
+}
+
+# Feature patterns over the call index (periods are co-prime so combinations vary).
+HOLD_PATTERN = ["announced_music", None, "unannounced_silence", None, "announced_silence", None,
+                "unannounced_music", None, "announced_music_unthanked", None]
+GREETING_PATTERN = ["standard", "standard", "paraphrased", "standard", "absent", "standard", "paraphrased"]
+
+
+@dataclass
+class CallSpec:
+    stem: str
+    scenario: str
+    company: str
+    agent_name: str
+    greeting: str  # standard | paraphrased | absent
+    hold: str | None
+    hold_s: float
+    dead_air_s: float | None
+    interruption: str | None  # who interrupts: customer | agent
+    forbidden: bool
+    angry: bool
+    escalation: bool
+    long_monologue: bool
+    understanding: bool
+    further_help: bool
+    satisfaction: bool
+    closing: bool
+    voices: dict[str, str]
+
+
+def call_specs(n: int = DEFAULT_N, seed: int = 0) -> list[CallSpec]:
+    """The first `n` call specifications for `seed` (deterministic)."""
+    specs: list[CallSpec] = []
+    for i in range(n):
+        rng = random.Random(f"{seed}:spec:{i}")  # per call, so one call's draws never shift another's
+        hold = HOLD_PATTERN[i % len(HOLD_PATTERN)]
+        if hold is None:
+            hold_s = 0.0
+        elif "music" in hold:
+            hold_s = round(rng.uniform(6.0, 12.0), 1)
+        elif hold == "announced_silence":
+            hold_s = round(rng.uniform(11.0, 13.0), 1)
+        else:
+            hold_s = round(rng.uniform(21.0, 23.0), 1)
+        dead_air = round(rng.uniform(6.0, 9.0), 1) if (hold is None and i % 4 == 1) else None
+        company, agent = COMPANIES[i % len(COMPANIES)]
+        angry = i % 4 == 2 or i % 10 == 7
+        long_monologue = i % 10 == 5
+        # the customer's interruption cuts into the agent's explanation, which a monologue call replaces
+        interruption = {1: "customer", 3: "agent", 5: "customer"}.get(i % 6)
+        if long_monologue and interruption == "customer":
+            interruption = None
+        specs.append(CallSpec(
+            stem=f"call{i:02d}",
+            scenario=list(SCENARIOS)[i % len(SCENARIOS)],
+            company=company,
+            agent_name=agent,
+            greeting=GREETING_PATTERN[i % len(GREETING_PATTERN)],
+            hold=hold,
+            hold_s=hold_s,
+            dead_air_s=dead_air,
+            interruption=interruption,
+            forbidden=i % 5 == 3,
+            angry=angry,
+            escalation=angry and i % 8 == 2,
+            long_monologue=long_monologue,
+            # fewer closing questions on calls that already run long (holds, long explanations)
+            understanding=i % 3 == 0 and hold is None,
+            further_help=i % 6 != 4,
+            satisfaction=i % 4 == 3 and i % 10 != 5,
+            closing=i % 7 != 6,
+            voices={"agent": "joe_high", "customer": "joe"} if i % 3 else {"agent": "joe", "customer": "joe_mid"},
+        ))
+    return specs
+
+
+def _a(text: str, *tags: str, gap: float = 0.6, opt: tuple[str, ...] = (), **kw: Any) -> Turn:
+    return Turn("agent", text, gap_before_s=gap, tags=tuple(tags) + tuple(f"opt:{o}" for o in opt), **kw)
+
+
+def _c(text: str, *tags: str, gap: float = 0.6, opt: tuple[str, ...] = (), **kw: Any) -> Turn:
+    return Turn("customer", text, gap_before_s=gap, tags=tuple(tags) + tuple(f"opt:{o}" for o in opt), **kw)
+
+
+def build_script(spec: CallSpec, seed: int = 0) -> CallScript:
+    """The call's turns, holds and silences, each turn tagged with the events it should produce."""
+    rng = random.Random(f"{seed}:{spec.stem}")
+    need, details, explanation, reaction = SCENARIOS[spec.scenario]
+    angry_kw = {"rate": 1.12, "gain_db": 3.0}
+    items: list[Any] = []
+    g = GREETINGS[spec.greeting].format(company=spec.company, agent=spec.agent_name)
+    if spec.greeting == "absent":
+        items.append(_a(g, gap=0.4, opt=("need_discovery",)))
+    else:
+        items.append(_a(g, "greeting", "need_discovery", gap=0.4))
+    if spec.angry:
+        items.append(_c(rng.choice(ANGRY_NEED), "complaint", "negative_emotion", opt=("escalation_request",), **angry_kw))
+        items.append(_a(EMPATHY_ID, "empathy", "identity_verification"))
+    else:
+        items.append(_c(need, opt=("complaint",)))
+        items.append(_a(rng.choice(PLAIN_ID), "identity_verification"))
+    if spec.interruption == "agent":
+        items.append(_c(CUSTOMER_RAMBLES, opt=("complaint",)))
+        items.append(_a(AGENT_INTERRUPTS, "interruption", gap=0.0, overlap_s=1.2, opt=("identity_verification", "empathy")))
+    items.append(_c(details))
+
+    if spec.hold:
+        announced = spec.hold.startswith("announced")
+        thanked = announced and not spec.hold.endswith("unthanked")
+        kind = "music" if "music" in spec.hold else "silence"
+        if announced:
+            items.append(_a(rng.choice(HOLD_ASK), "hold_announced"))
+            items.append(_c(HOLD_OK))
+        items.append(Hold(spec.hold_s, kind, gap_before_s=0.6))
+        items.append(_a(rng.choice(HOLD_THANKS) if thanked else NO_THANKS, *(("hold_thanked",) if thanked else ()), gap=0.6))
+    elif spec.dead_air_s:
+        items.append(DeadAir(spec.dead_air_s))
+        items.append(_a(AFTER_DEAD_AIR))
+
+    if spec.long_monologue:
+        for k, sentence in enumerate(LONG_EXPLANATION):
+            # one explanation across three sentences: found if the detector finds it in any of them
+            tags = ("span:solution_explained",) if k in (2, 3, 4) else ()
+            items.append(_a(sentence, *tags, gap=0.5, opt=("solution_explained", "empathy")))
+    elif spec.interruption == "customer":
+        items.append(_a(INTERRUPTED_AGENT, "solution_explained"))
+        items.append(_c(CUSTOMER_INTERRUPTS, "interruption", gap=0.0, overlap_s=1.2, opt=("complaint", "negative_emotion")))
+        items.append(_a(AGENT_AFTER_INTERRUPT, "solution_explained", opt=("empathy",)))
+    else:
+        items.append(_a(explanation, "solution_explained"))
+
+    if spec.angry:
+        items.append(_c(rng.choice(ANGRY_FOLLOWUP), "complaint", "negative_emotion", **angry_kw))
+        if spec.escalation:
+            items.append(_c(ESCALATION, "escalation_request", opt=("negative_emotion", "complaint"), gap=0.4, **angry_kw))
+        if spec.forbidden:
+            items.append(_a(rng.choice(FORBIDDEN), "forbidden_phrase", opt=("solution_explained",)))
+        else:
+            items.append(_a("I completely understand, and I apologise.", "empathy"))
+    else:
+        items.append(_c(reaction, opt=("understanding_confirmed",)))
+        if spec.forbidden:
+            items.append(_a(rng.choice(FORBIDDEN), "forbidden_phrase", opt=("solution_explained",)))
+            items.append(_c("Okay, fine."))
+    if spec.understanding:
+        items.append(_a(UNDERSTAND, "understanding_confirmed"))
+        items.append(_c(UNDERSTAND_REPLY, opt=("understanding_confirmed",)))
+    if spec.satisfaction:
+        items.append(_a(SATISFACTION, "satisfaction_check", opt=("understanding_confirmed",)))
+        items.append(_c(SATISFACTION_REPLY))
+    if spec.further_help:
+        items.append(_a(FURTHER_HELP, "further_help_offered"))
+        items.append(_c(FURTHER_REPLY))
+    if spec.closing:
+        items.append(_a(CLOSING.format(company=spec.company), "closing", opt=("greeting",)))
+    else:
+        items.append(_c(NO_CLOSING_END, gap=0.5))
+    return CallScript(items, voices=dict(spec.voices), lead_in_s=0.5, tail_s=0.8)
+
+
+# ------------------------------------------------------------------------------ labels
+
+
+@dataclass
+class LabelEvent:
+    type: str
+    role: str | None
+    start: float
+    end: float
+    turn: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CallLabels:
+    stem: str
+    audio: str
+    language: str
+    duration_s: float
+    seed: int
+    spec: dict[str, Any]
+    events: list[LabelEvent]
+    optional: list[LabelEvent]
+    metrics: dict[str, float]
+    version: int = LABELS_VERSION
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CallLabels":
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        d["events"] = [LabelEvent(**e) for e in d["events"]]
+        d["optional"] = [LabelEvent(**e) for e in d["optional"]]
+        return cls(**d)
+
+    def of_type(self, type_: str) -> list[LabelEvent]:
+        return [e for e in self.events if e.type == type_]
+
+
+def _monologue_spans(truth: CallTruth) -> list[tuple[float, float]]:
+    """Agent floor-holding runs by the detector's policy, from the synthesis truth."""
+    spans: list[tuple[float, float]] = []
+    cur: list[Any] = []
+    taken = False
+    for t in sorted(truth.turns, key=lambda t: t.start_s):
+        if t.role == "agent":
+            if cur and (t.start_s - max(x.end_s for x in cur) > MONOLOGUE_MAX_PAUSE_S or taken):
+                spans.append((cur[0].start_s, max(x.end_s for x in cur)))
+                cur = []
+            cur.append(t)
+            taken = False
+        elif cur and not (len(t.text.split()) <= 2 and t.end_s - t.start_s <= 1.0):
+            taken = True
+    if cur:
+        spans.append((cur[0].start_s, max(x.end_s for x in cur)))
+    return spans
+
+
+def labels_from_truth(spec: CallSpec, truth: CallTruth, audio_name: str, seed: int) -> CallLabels:
+    events: list[LabelEvent] = []
+    optional: list[LabelEvent] = []
+    spans: dict[str, LabelEvent] = {}
+    for t in sorted(truth.turns, key=lambda t: t.start_s):
+        for tag in t.tags:
+            if tag.startswith("span:"):  # consecutive turns carrying one event between them
+                typ = tag.removeprefix("span:")
+                if typ in spans:
+                    spans[typ].end = max(spans[typ].end, t.end_s)
+                else:
+                    spans[typ] = LabelEvent(typ, t.role, t.start_s, t.end_s, t.index)
+                    events.append(spans[typ])
+                continue
+            target = optional if tag.startswith("opt:") else events
+            typ = tag.removeprefix("opt:")
+            if typ == "interruption":
+                continue  # from the overlap truth below
+            target.append(LabelEvent(typ, t.role, t.start_s, t.end_s, t.index))
+
+    turns = sorted(truth.turns, key=lambda t: t.start_s)
+    hold_labels = []
+    prev_end = float("-inf")
+    for h in truth.holds:
+        if h.kind == "music":
+            s, e = h.start_s, h.end_s
+        else:  # observable silence: last word before to first word after
+            s = max((t.end_s for t in turns if t.end_s <= h.start_s + 0.01), default=h.start_s)
+            e = min((t.start_s for t in turns if t.start_s >= h.end_s - 0.01), default=h.end_s)
+        # an announcement belongs to this hold only if it came after the previous one ended
+        before = [t for t in turns if prev_end - 0.01 <= t.start_s and t.end_s <= h.start_s + 0.01]
+        after = [t for t in turns if t.start_s >= h.end_s - 0.01]
+        prev_end = h.end_s
+        announced = any("hold_announced" in t.tags for t in before[-3:])
+        thanked = bool(after) and "hold_thanked" in after[0].tags
+        data = {"kind": h.kind, "announced": announced, "thanked": thanked, "duration_s": round(e - s, 2)}
+        hold_labels.append((s, e, data))
+        events.append(LabelEvent("hold", "agent", round(s, 3), round(e, 3), None, dict(data)))
+        if not announced:
+            events.append(LabelEvent("hold_unannounced", "agent", round(s, 3), round(e, 3), None, dict(data)))
+    for d in truth.dead_air:
+        events.append(LabelEvent("dead_air", "agent", d.start_s, d.end_s, None, {"duration_s": round(d.duration_s, 2)}))
+    n_int = {"agent": 0, "customer": 0}
+    for o in truth.overlaps:
+        interrupter = o.speakers[1]
+        events.append(LabelEvent("interruption", interrupter, o.start_s, o.end_s, o.turns[1], {"interrupted_role": o.speakers[0]}))
+        events.append(LabelEvent("overtalk", None, o.start_s, o.end_s, None, {"started_by": o.speakers[0], "interrupter": interrupter}))
+        n_int[interrupter] += 1
+    monos = _monologue_spans(truth)
+    for s, e in monos:
+        if e - s >= LONG_MONOLOGUE_S:
+            events.append(LabelEvent("long_monologue", "agent", s, e, None, {"duration_s": round(e - s, 2)}))
+    durations = [e - s for s, e, _ in hold_labels]
+    metrics = {
+        "hold_count": float(len(hold_labels)),
+        "hold_total_s": round(sum(durations), 2),
+        "hold_max_s": round(max(durations, default=0.0), 2),
+        "dead_air_count": float(len(truth.dead_air)),
+        "dead_air_total_s": round(sum(d.duration_s for d in truth.dead_air), 2),
+        "interruptions_agent": float(n_int["agent"]),
+        "interruptions_customer": float(n_int["customer"]),
+        "longest_monologue_agent_s": round(max((e - s for s, e in monos), default=0.0), 2),
+        "negative_emotion_count": float(sum(1 for e in events if e.type == "negative_emotion")),
+    }
+    return CallLabels(spec.stem, audio_name, "en", truth.duration_s, seed, asdict(spec), events, optional, metrics)
+
+
+@dataclass(frozen=True)
+class GeneratedCall:
+    audio: Path
+    labels_path: Path
+    labels: CallLabels
+
+
+def labels_path(audio: str | Path) -> Path:
+    p = Path(audio)
+    return p.with_name(p.stem + LABELS_SUFFIX)
+
+
+def generate_calls(out_dir: str | Path, n: int = DEFAULT_N, seed: int = 0, *, only: list[str] | None = None,
+                   reuse: bool = True) -> list[GeneratedCall]:
+    """Render the first `n` labelled calls into `out_dir` (stereo 8 kHz µ-law WAV, agent left).
+
+    With reuse, a call whose audio and labels already exist for the same spec and seed is not
+    rendered again (rendering is the slow part).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out: list[GeneratedCall] = []
+    for k, spec in enumerate(call_specs(n, seed)):
+        if only is not None and spec.stem not in only:
+            continue
+        audio = out_dir / f"{spec.stem}.wav"
+        lp = labels_path(audio)
+        tp = truth_path(audio)
+        if reuse and audio.is_file() and lp.is_file() and tp.is_file():
+            try:
+                old = CallLabels.load(lp)
+                if old.spec == asdict(spec) and old.seed == seed:
+                    # same audio; labels are rebuilt from its truth with the script's current tags
+                    truth = CallTruth.load(tp)
+                    tagged = [it for it in build_script(spec, seed).items if isinstance(it, Turn)]
+                    if len(tagged) == len(truth.turns):
+                        for tt, it in zip(truth.turns, tagged):
+                            tt.tags = list(it.tags)
+                        labels = labels_from_truth(spec, truth, audio.name, seed)
+                        labels.write(lp)
+                        out.append(GeneratedCall(audio, lp, labels))
+                        continue
+            except (ValueError, TypeError, KeyError, OSError):
+                pass
+        script = build_script(spec, seed)
+        truth = render_call(script, audio, sample_rate=8000, stereo=True, agent_channel=0, codec="pcm_mulaw",
+                            telephone=True, noise_floor_dbfs=-60.0, seed=seed * 100 + k, write_truth=True)
+        labels = labels_from_truth(spec, truth, audio.name, seed)
+        labels.write(lp)
+        out.append(GeneratedCall(audio, lp, labels))
+    return out
+
+
+def long_hold_call(out_path: str | Path, hold_s: float = 60.0, seed: int = 0) -> tuple[Path, CallLabels]:
+    """One call with `hold_s` of announced, thanked hold music (Whisper's hallucination test)."""
+    spec = CallSpec("long_hold", "address", "Acme Energy", "Tom", "standard", "announced_music", hold_s, None, None,
+                    False, False, False, False, False, True, False, True, {"agent": "joe_high", "customer": "joe"})
+    out_path = Path(out_path)
+    truth = render_call(build_script(spec, seed), out_path, sample_rate=8000, stereo=True, agent_channel=0,
+                        codec="pcm_mulaw", telephone=True, noise_floor_dbfs=-60.0, seed=seed, write_truth=True)
+    labels = labels_from_truth(spec, truth, out_path.name, seed)
+    labels.write(labels_path(out_path))
+    return out_path, labels

@@ -1,0 +1,262 @@
+"""What QA reviewers do with stored calls: read one, give a verdict, check calibration, draw samples.
+
+Reviews are append-only: callqa only INSERTs into `reviews`, every row is chained to the previous
+one by a SHA-256 hash, and `verify_reviews` finds any row changed or removed outside callqa.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+
+from callqa.pipeline.store import StoreError
+
+Verdict = Literal["pass", "fail", "na"]
+GENESIS = "0" * 64
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def resolve_call(con: duckdb.DuckDBPyConnection, ref: str) -> str:
+    """A call by full id, unique id prefix (≥ 6 chars), file name or source path."""
+    rows = con.execute(
+        """SELECT call_id FROM calls WHERE call_id = ?1 OR file_name = ?1 OR source_path = ?1
+           OR (length(?1) >= 6 AND starts_with(call_id, ?1))""",
+        [ref],
+    ).fetchall()
+    if not rows:
+        raise StoreError(None, f"no stored call matches {ref!r} (give a call_id, an id prefix or a file name)")
+    if len(rows) > 1:
+        raise StoreError(None, f"{ref!r} matches {len(rows)} calls; give more of the call_id")
+    return rows[0][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# one call, for `callqa show`
+
+
+@dataclass
+class CallView:
+    call: dict[str, Any]
+    utterances: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    scores: list[dict[str, Any]]
+    criteria: list[dict[str, Any]]
+    reviews: list[dict[str, Any]]
+    metrics: dict[str, float | None] = field(default_factory=dict)
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def call_view(con: duckdb.DuckDBPyConnection, ref: str) -> CallView:
+    cid = resolve_call(con, ref)
+    call = _dicts(con.execute("SELECT * FROM calls WHERE call_id = ?", [cid]))[0]
+    utts = _dicts(con.execute("SELECT * FROM utterances WHERE call_id = ? ORDER BY start_s, seq", [cid]))
+    events = _dicts(con.execute("SELECT * FROM events WHERE call_id = ? ORDER BY start_s", [cid]))
+    scores = _dicts(con.execute("SELECT * FROM call_scores WHERE call_id = ? ORDER BY scorecard_id, scorecard_version", [cid]))
+    crit = _dicts(con.execute(
+        "SELECT * FROM criterion_results WHERE call_id = ? ORDER BY scorecard_id, scorecard_version", [cid]))
+    reviews = _dicts(con.execute("SELECT * FROM latest_reviews WHERE call_id = ?", [cid]))
+    metrics = dict(con.execute("SELECT name, value FROM call_metrics WHERE call_id = ? ORDER BY name", [cid]).fetchall())
+    return CallView(call, utts, events, scores, crit, reviews, metrics)
+
+
+# ---------------------------------------------------------------------------------------------
+# reviews
+
+
+def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    payload = json.dumps({k: (str(v) if v is not None else None) for k, v in sorted(row.items())}, sort_keys=True)
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+_HASHED = ("review_id", "seq", "call_id", "scorecard_id", "scorecard_version", "criterion_id", "reviewer", "verdict",
+           "comment", "auto_result", "created_at")
+
+
+def add_review(
+    con: duckdb.DuckDBPyConnection, ref: str, criterion_id: str, verdict: Verdict, reviewer: str,
+    comment: str | None = None, scorecard_id: str | None = None,
+) -> dict[str, Any]:
+    """Append a human verdict on one criterion of one call (the newest scorecard version that scored it)."""
+    if verdict not in ("pass", "fail", "na"):
+        raise StoreError(None, f"verdict must be pass, fail or na, not {verdict!r}")
+    if not reviewer.strip():
+        raise StoreError(None, "a review needs the reviewer's name")
+    cid = resolve_call(con, ref)
+    q = """SELECT scorecard_id, scorecard_version, result FROM criterion_results
+           WHERE call_id = ? AND criterion_id = ? {extra} ORDER BY scorecard_version DESC, scorecard_id LIMIT 1"""
+    params: list[Any] = [cid, criterion_id]
+    extra = ""
+    if scorecard_id:
+        extra, params = "AND scorecard_id = ?", params + [scorecard_id]
+    found = con.execute(q.format(extra=extra), params).fetchone()
+    if not found:
+        known = [r[0] for r in con.execute("SELECT DISTINCT criterion_id FROM criterion_results WHERE call_id = ? ORDER BY 1", [cid]).fetchall()]
+        raise StoreError(None, f"call {cid[:12]} has no criterion {criterion_id!r}; it has: {', '.join(known) or 'no scores'}")
+    card_id, version, auto = found
+    con.execute("BEGIN TRANSACTION")
+    try:
+        last = con.execute("SELECT seq, row_hash FROM reviews WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        row = {
+            "review_id": uuid.uuid4().hex, "seq": seq, "call_id": cid, "scorecard_id": card_id,
+            "scorecard_version": version, "criterion_id": criterion_id, "reviewer": reviewer.strip(),
+            "verdict": verdict, "comment": comment, "auto_result": auto, "created_at": _now(),
+        }
+        row_hash = _row_hash(prev, row)
+        con.execute(
+            """INSERT INTO reviews (review_id, seq, call_id, scorecard_id, scorecard_version, criterion_id, reviewer,
+                   verdict, comment, auto_result, created_at, prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [row[k] for k in _HASHED] + [prev, row_hash],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {**row, "prev_hash": prev, "row_hash": row_hash}
+
+
+def verify_reviews(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Problems in the review chain (empty when history is intact)."""
+    cols = ", ".join(_HASHED)
+    rows = con.execute(f"SELECT {cols}, prev_hash, row_hash FROM reviews ORDER BY seq NULLS FIRST").fetchall()
+    problems, prev, expect_seq = [], GENESIS, 1
+    for r in rows:
+        row = dict(zip(_HASHED, r[: len(_HASHED)]))
+        prev_hash, row_hash = r[len(_HASHED)], r[len(_HASHED) + 1]
+        if row["seq"] is None:
+            problems.append(f"review {row['review_id']} was not written by callqa (no chain position)")
+            continue
+        if row["seq"] != expect_seq:
+            problems.append(f"review #{expect_seq} is missing (next is #{row['seq']})")
+        if prev_hash != prev:
+            problems.append(f"review #{row['seq']} does not follow the previous review (a row was removed or replaced)")
+        if _row_hash(prev_hash or "", row) != row_hash:
+            problems.append(f"review #{row['seq']} ({row['review_id']}) was altered after it was written")
+        prev, expect_seq = row_hash, row["seq"] + 1
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration
+
+
+@dataclass(frozen=True)
+class CriterionAgreement:
+    scorecard_id: str
+    criterion_id: str
+    n: int
+    agree: int
+    accuracy: float
+    kappa: float | None  # None when undefined (a single verdict class on both sides)
+    auto_pass_human_fail: int
+    auto_fail_human_pass: int
+
+
+def calibration(con: duckdb.DuckDBPyConnection) -> list[CriterionAgreement]:
+    """Auto vs latest human verdict per criterion, worst agreement first."""
+    from sklearn.metrics import cohen_kappa_score
+
+    rows = con.execute(
+        """SELECT r.scorecard_id, r.criterion_id, c.result AS auto, r.verdict AS human
+           FROM latest_reviews r JOIN criterion_results c
+             ON c.call_id = r.call_id AND c.scorecard_id = r.scorecard_id
+            AND c.scorecard_version = r.scorecard_version AND c.criterion_id = r.criterion_id"""
+    ).fetchall()
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for card, crit, auto, human in rows:
+        groups[(card, crit)].append((auto, human))
+    out = []
+    for (card, crit), pairs in groups.items():
+        auto = [a for a, _ in pairs]
+        human = [h for _, h in pairs]
+        agree = sum(a == h for a, h in pairs)
+        kappa: float | None
+        if len(set(auto) | set(human)) < 2:
+            kappa = None
+        else:
+            k = float(cohen_kappa_score(auto, human, labels=sorted(set(auto) | set(human))))
+            kappa = None if np.isnan(k) else round(k, 3)
+        out.append(CriterionAgreement(
+            card, crit, len(pairs), agree, round(agree / len(pairs), 3), kappa,
+            sum(a == "pass" and h == "fail" for a, h in pairs), sum(a == "fail" and h == "pass" for a, h in pairs),
+        ))
+    return sorted(out, key=lambda c: (c.accuracy, c.kappa if c.kappa is not None else 1.0, -c.n))
+
+
+# ---------------------------------------------------------------------------------------------
+# stratified samples
+
+
+def draw_sample(
+    con: duckdb.DuckDBPyConnection, n: int, by: str = "agent", seed: int = 0, include_flagged: bool = False,
+    since: str | None = None, created_by: str | None = None,
+) -> dict[str, Any]:
+    """Draw n calls for human review, spread evenly over strata (agents or queues), and record it.
+
+    Flagged calls are already in the queue, so they are excluded unless include_flagged. The draw
+    depends only on the stored calls, the filters and the seed, so an auditor can reproduce it.
+    """
+    column = {"agent": "agent_id", "queue": "queue", "language": "language", "none": "'all'"}.get(by)
+    if column is None:
+        raise StoreError(None, f"--by must be agent, queue, language or none, not {by!r}")
+    if n < 1:
+        raise StoreError(None, "--n must be at least 1")
+    filters = ["TRUE"]
+    params: list[Any] = []
+    if not include_flagged:
+        filters.append("call_id NOT IN (SELECT call_id FROM call_scores WHERE flagged)")
+    if since:
+        filters.append("coalesce(started_at, processed_at) >= CAST(? AS TIMESTAMP)")
+        params.append(since)
+    rows = con.execute(
+        f"SELECT call_id, coalesce(CAST({column} AS VARCHAR), '(none)') FROM calls WHERE {' AND '.join(filters)} ORDER BY call_id",
+        params,
+    ).fetchall()
+    strata: dict[str, list[str]] = defaultdict(list)
+    for cid, s in rows:
+        strata[s].append(cid)
+    rng = np.random.default_rng(seed)
+    names = sorted(strata)
+    # even allocation: every agent gets the same share of the reviewers' time
+    quota = {s: n // len(names) for s in names} if names else {}
+    for s in rng.permutation(names)[: n - sum(quota.values())] if names else []:
+        quota[str(s)] += 1
+    picked: list[tuple[str, str]] = []
+    spare: list[tuple[str, str]] = []
+    for s in names:
+        order = rng.permutation(len(strata[s]))
+        chosen = [strata[s][i] for i in order]
+        picked += [(cid, s) for cid in chosen[: quota[s]]]
+        spare += [(cid, s) for cid in chosen[quota[s]:]]
+    if len(picked) < n and spare:  # small strata: fill the rest at random from the others
+        extra = rng.permutation(len(spare))[: n - len(picked)]
+        picked += [spare[i] for i in sorted(extra)]
+    sample_id = uuid.uuid4().hex[:12]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sample_id, _now(), created_by, by, n, len(picked), seed, include_flagged, json.dumps({"since": since})],
+        )
+        for i, (cid, s) in enumerate(picked):
+            con.execute("INSERT INTO sample_calls VALUES (?, ?, ?, ?)", [sample_id, cid, s, i])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {"sample_id": sample_id, "n_drawn": len(picked), "strata": len(names), "calls": picked}

@@ -1,0 +1,446 @@
+"""Run every transcript-based detector (scripts, conduct, hold cues) over a call's utterances.
+
+Matching, per utterance and phrase list, in two layers:
+
+1. **fuzzy**: canonical tokens (case, punctuation, width, contractions, numerals) compared with
+   each phrase over word windows (rapidfuzz), and for Mandarin again on toneless pinyin so
+   homophone ASR errors still match;
+2. **semantic**: each sentence is embedded once (never per word window) and compared with every
+   phrase of the speaker's lists, embedded once per worker in the kit. A sentence counts for the
+   list of its nearest phrase when the similarity clears the language's threshold and beats the
+   nearest phrase of every other list by a margin: the other lists act as contrast, so "what can
+   I help you with today" goes to need_discovery, not to further_help_offered.
+3. **statement** (solution_explained only): an agent sentence of at least N tokens that is not a
+   question or a request and that no other list claimed; explanations are open-ended and mostly
+   carry no cue phrase ("the courier says it's at the local depot…"). Confidence 0.5.
+
+Measured on tests/data (hand-labelled transcripts): the semantic layer, at thresholds that keep
+precision, adds little over fuzzy matching with rich phrase lists; MiniLM-L6 knows no Mandarin
+and USE's Mandarin similarities are dominated by shared characters, so Mandarin relies on
+normalisation + fuzzy + pinyin + phrase lists.
+
+`TextDetectorKit` holds what is compiled once per worker: phrase indexes, regexes, the embedding
+models and the phrase embeddings. `detect_text_events` is a pure function of the utterances.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from callqa.config.phrases import PHRASE_LISTS, PhraseBook, load_phrasebook
+from callqa.config.settings import DetectSettings, Settings, TextSettings
+from callqa.pipeline.detectors import EVENT_TYPES
+from callqa.pipeline.detectors.conduct import CONDUCT_DETECTORS, HOLD_CUE_DETECTORS
+from callqa.pipeline.detectors.scripts import SCRIPT_DETECTORS, TextDetector, greeting_details
+from callqa.pipeline.textmatch import PhraseIndex, PhraseMatch, canonical, canonical_tokens, is_cjk, to_simplified
+from callqa.pipeline.types import ConfigError, Event, Utterance, Word, new_event_id
+
+TEXT_DETECTORS: tuple[TextDetector, ...] = SCRIPT_DETECTORS + CONDUCT_DETECTORS + HOLD_CUE_DETECTORS
+_BY_TYPE = {d.type: d for d in TEXT_DETECTORS}
+_SENTENCE_END = re.compile(r"[.!?。！？;；…]$")
+_CLAUSE_END = re.compile(r"[,，、:：]$")
+_QUESTION = re.compile(r"[?？]\s*$|[吗呢么]\W*$")
+# a request for information is not an explanation (麻烦您提供一下…, 请您报一下…)
+_REQUEST = re.compile(r"^\W*(?:好的\W*)?(?:麻烦|请您|请提供|请问|能否|could you|can you|can i|may i|please)", re.I)
+_MIN_SEMANTIC_TOKENS = 3
+_MAX_SENTENCE_TOKENS = 30  # an unpunctuated ASR run is cut into chunks this long for embedding
+_CHUNK_TOKENS = 20
+
+
+# --------------------------------------------------------------------------- the kit
+
+
+@dataclass
+class LanguageKit:
+    language: str
+    book: PhraseBook
+    index: PhraseIndex
+    name_patterns: list[re.Pattern[str]]
+    name_stopwords: frozenset[str]
+    company_patterns: list[re.Pattern[str]]
+    negations: list[list[str]]  # canonical tokens of each negation cue
+    embedder: object | None = None  # SentenceEmbedder
+    embedder_name: str | None = None
+    phrase_vecs: np.ndarray | None = None  # (n_phrases, dim), rows aligned with phrase_groups
+    phrase_groups: np.ndarray | None = None
+    phrase_texts: tuple[str, ...] = ()
+
+
+@dataclass
+class TextDetectorKit:
+    """Compiled once per worker and shared by every call it processes."""
+
+    settings: TextSettings
+    fuzzy_threshold: float
+    languages: dict[str, LanguageKit]
+    notes: list[str] = field(default_factory=list)  # e.g. why semantic matching is off for a language
+
+    def for_language(self, language: str | None) -> LanguageKit:
+        base = (language or "").split("-")[0].lower()
+        # a language without its own lists falls back to English rather than detecting nothing
+        return self.languages.get(base) or self.languages["en"]
+
+    @property
+    def description(self) -> str:
+        parts = []
+        for lang, lk in sorted(self.languages.items()):
+            parts.append(f"{lang}: fuzzy{'+pinyin' if lang == 'zh' else ''}"
+                         + (f"+semantic[{lk.embedder_name}]" if lk.embedder is not None else ""))
+        return f"{','.join(sorted({d.version for d in TEXT_DETECTORS}))} ({'; '.join(parts)})"
+
+
+def _check_settings(ts: TextSettings) -> None:
+    for key in list(ts.fuzzy_overrides) + list(ts.semantic_events):
+        if key not in _BY_TYPE:
+            raise ConfigError(None, f"detect.text: {key!r} is not a text event type (have {sorted(_BY_TYPE)})")
+    for key in ts.fuzzy_overrides:
+        if key not in EVENT_TYPES:  # pragma: no cover - _BY_TYPE is a subset of EVENT_TYPES
+            raise ConfigError(None, f"detect.text.fuzzy_overrides: unknown event type {key!r}")
+
+
+def build_language_kit(book: PhraseBook, embedder: object | None = None, embedder_name: str | None = None) -> LanguageKit:
+    lists = book.lists()
+    index = PhraseIndex.build(lists)
+    lk = LanguageKit(
+        language=book.language,
+        book=book,
+        index=index,
+        name_patterns=[re.compile(p) for p in book.name_patterns],
+        name_stopwords=frozenset(canonical(w) for w in book.name_stopwords),
+        company_patterns=[re.compile(p) for p in book.company_patterns],
+        negations=[canonical_tokens(n) for n in book.negations if canonical_tokens(n)],
+    )
+    if embedder is not None:
+        texts = [p for name in PHRASE_LISTS for p in lists[name]]
+        groups = [name for name in PHRASE_LISTS for _ in lists[name]]
+        lk.embedder = embedder
+        lk.embedder_name = embedder_name or getattr(embedder, "name", type(embedder).__name__)
+        lk.phrase_vecs = embedder.encode(texts)  # type: ignore[attr-defined]
+        lk.phrase_groups = np.asarray(groups)
+        lk.phrase_texts = tuple(texts)
+    return lk
+
+
+def build_text_kit(settings: Settings | DetectSettings | None = None, *, phrasebooks: dict[str, PhraseBook] | None = None,
+                   embedders: object | None = None, cache_dir: Path | str | None = None,
+                   embeddings_model: str | None = None, hf_token: str | None = None) -> TextDetectorKit:
+    """Compile phrase lists and load/embed with the sentence-embedding models (once per worker).
+
+    `embedders`: an `EmbedderPool` (or anything with `for_language(lang)`); by default one is made
+    from `models.embeddings` and `models.cache_dir`. A language whose model cannot be loaded runs
+    fuzzy-only, and `notes` says why.
+    """
+    if isinstance(settings, Settings):
+        det = settings.detect
+        cache_dir = cache_dir or settings.models.cache_dir
+        embeddings_model = embeddings_model or settings.models.embeddings
+        hf_token = hf_token or settings.models.hf_token
+    else:
+        det = settings or DetectSettings()
+    ts = det.text
+    _check_settings(ts)
+    books = phrasebooks or {lang: load_phrasebook(lang) for lang in ("en", "zh")}
+    notes: list[str] = []
+    if ts.semantic and embedders is None:
+        from callqa.models.embeddings import EmbedderPool
+
+        embedders = EmbedderPool(embeddings_model, Path(cache_dir or Path.home() / ".cache" / "callqa"), hf_token)
+    languages: dict[str, LanguageKit] = {}
+    for lang, book in books.items():
+        emb = None
+        if ts.semantic and embedders is not None:
+            from callqa.pipeline.types import ModelUnavailable
+
+            try:
+                emb = embedders.for_language(lang)  # type: ignore[attr-defined]
+            except ModelUnavailable as e:
+                notes.append(f"{lang}: semantic matching off, fuzzy only ({e})")
+        languages[lang] = build_language_kit(book, emb)
+    if "en" not in languages:
+        raise ConfigError(None, "the text detectors need an English phrase list (the fallback language)")
+    return TextDetectorKit(ts, det.fuzzy_threshold, languages, notes)
+
+
+# --------------------------------------------------------------------------- per call
+
+
+@dataclass
+class _Utt:
+    utt: Utterance
+    words: list[Word]
+    toks: list[str]
+    owner: list[int]  # token -> word index
+
+
+def _words_of(utt: Utterance) -> list[Word]:
+    if utt.words:
+        return list(utt.words)
+    # Text without word timings: spread its tokens over the turn so evidence still has times.
+    parts = [p for p in re.split(r"(\s+)", utt.text) if p.strip()]
+    if not parts:
+        return []
+    if len(parts) == 1 and sum(is_cjk(c) for c in parts[0]) > 1:
+        parts = list(parts[0])
+    step = max(utt.end - utt.start, 0.01) / len(parts)
+    return [Word(utt.start + i * step, utt.start + (i + 1) * step, p, 1.0, utt.channel or 0) for i, p in enumerate(parts)]
+
+
+def _prepare(utt: Utterance) -> _Utt:
+    words = _words_of(utt)
+    toks, owner = [], []
+    for i, w in enumerate(words):
+        for t in canonical_tokens(w.text):
+            toks.append(t)
+            owner.append(i)
+    return _Utt(utt, words, toks, owner)
+
+
+def _sentences(u: _Utt) -> list[tuple[int, int]]:
+    """Word index ranges [a, b) of the utterance's sentences, long unpunctuated runs cut in chunks."""
+    out, start, ntok = [], 0, 0
+    n = len(u.words)
+    tok_count = [0] * n
+    for o in u.owner:
+        tok_count[o] += 1
+    last_clause = None
+    for i, w in enumerate(u.words):
+        ntok += tok_count[i]
+        t = w.text.strip()
+        if _CLAUSE_END.search(t):
+            last_clause = i
+        if _SENTENCE_END.search(t) or i == n - 1:
+            out.append((start, i + 1))
+            start, ntok, last_clause = i + 1, 0, None
+        elif ntok >= _MAX_SENTENCE_TOKENS:
+            cut = last_clause + 1 if last_clause is not None and last_clause >= start else i + 1
+            if ntok >= _MAX_SENTENCE_TOKENS + _CHUNK_TOKENS or cut == i + 1:
+                out.append((start, cut))
+                ntok = sum(tok_count[cut : i + 1])
+                start, last_clause = cut, None
+    return [(a, b) for a, b in out if b > a]
+
+
+def _n_tokens(u: _Utt, a: int, b: int) -> int:
+    return sum(1 for o in u.owner if a <= o < b)
+
+
+def _join(words: Sequence[Word]) -> str:
+    from callqa.pipeline.speakers import join_words
+
+    return join_words(list(words))
+
+
+def _quote(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _negated(lk: LanguageKit, toks: list[str], m: PhraseMatch) -> bool:
+    """A negation cue just before the match, or inside it when the phrase has none of its own."""
+    phrase_toks = set(canonical_tokens(m.phrase))
+    # Mandarin puts the denial two or three characters ahead (不是要投诉); English right before
+    # the phrase or inside the matched words (I do not want to make a complaint).
+    back = 3 if is_cjk(m.matched[:1]) else 1
+    span = toks[max(0, m.first_token - back) : m.last_token + 1]
+    for cue in lk.negations:
+        if set(cue) <= phrase_toks:
+            continue
+        k = len(cue)
+        for i in range(len(span) - k + 1):
+            if span[i : i + k] == cue:
+                return True
+    return False
+
+
+def _has_negation(lk: LanguageKit, toks: list[str]) -> bool:
+    for cue in lk.negations:
+        k = len(cue)
+        if any(toks[i : i + k] == cue for i in range(len(toks) - k + 1)):
+            return True
+    return False
+
+
+_POSITIONAL = {d.type for d in TEXT_DETECTORS if d.position != "any"}
+
+
+def _resolve_overlaps(matches: list[PhraseMatch]) -> list[PhraseMatch]:
+    """One stretch of words says one thing: where matches of two lists cover the same words,
+    keep the better one (higher score, then the longer phrase). 还有什么可以帮您 (further help)
+    and 请问有什么可以帮您 (need discovery) differ by one character; only the better fit stays.
+    Greeting and closing are never dropped (they are decided by position; "thank you for
+    calling" opens and closes calls) but they do win the words from a weaker match of another list.
+    """
+    def key(m: PhraseMatch) -> tuple[float, int]:
+        return (m.score, len(canonical_tokens(m.phrase)))
+
+    out: list[PhraseMatch] = []
+    for m in sorted(matches, key=key, reverse=True):
+        if m.group not in _POSITIONAL:
+            clash = False
+            for o in out:
+                if o.group in _POSITIONAL and o.score < 100:
+                    continue
+                inter = min(m.last_token, o.last_token) - max(m.first_token, o.first_token) + 1
+                shorter = min(m.last_token - m.first_token, o.last_token - o.first_token) + 1
+                if inter > 0 and inter >= 0.5 * shorter:
+                    clash = True
+                    break
+            if clash:
+                continue
+        out.append(m)
+    return out
+
+
+def _applicable(det: TextDetector, role: str) -> bool:
+    return role == det.role or role == "unknown"
+
+
+def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: str | None,
+                       kit_or_settings: TextDetectorKit | Settings | DetectSettings | None = None) -> list[Event]:
+    """All script, conduct and hold-cue events of one call, in time order.
+
+    `kit_or_settings`: a kit built once per worker (fast), or settings to build one now (loads the
+    embedding models: fine for a one-off, slow in a loop).
+    """
+    kit = kit_or_settings if isinstance(kit_or_settings, TextDetectorKit) else build_text_kit(kit_or_settings)
+    lk = kit.for_language(language)
+    ts = kit.settings
+    utts = [_prepare(u) for u in sorted(utterances, key=lambda u: (u.start, u.seq))]
+
+    # Where the opening and the closing can be: the agent's first and last turns (every turn
+    # counts as the agent's when roles are unknown, e.g. a mono call without diarization).
+    agentish = [i for i, u in enumerate(utts) if u.utt.role == "agent" and u.toks]
+    if not agentish:
+        agentish = [i for i, u in enumerate(utts) if u.utt.role == "unknown" and u.toks]
+    opening = {i for i in agentish[: ts.opening_turns] if utts[i].utt.start <= ts.opening_window_s}
+    closing = {i for i in agentish[-ts.closing_turns :] if i not in opening}
+
+    def position_ok(det: TextDetector, i: int) -> bool:
+        return det.position == "any" or (det.position == "opening" and i in opening) or (det.position == "closing" and i in closing)
+
+    base_thr = ts.fuzzy_threshold_by_language.get(lk.language, kit.fuzzy_threshold)
+    thresholds = {d.type: ts.fuzzy_overrides.get(d.type, base_thr) for d in TEXT_DETECTORS}
+    floor = min(thresholds.values())
+
+    # (utterance index, type) -> (match info, word range, score, method)
+    found: dict[tuple[int, str], tuple[str, str, int, int, float, str]] = {}
+
+    # 1. fuzzy / pinyin over word windows
+    for i, u in enumerate(utts):
+        if not u.toks:
+            continue
+        # every list the speaker may say competes for the words (position is applied after the
+        # contrast: "thank you for calling" mid-call is still not "thank you for waiting")
+        groups = {d.type for d in TEXT_DETECTORS if _applicable(d, u.utt.role)}
+        if not groups:
+            continue
+        kept: list[PhraseMatch] = []
+        for typ, m in lk.index.match(u.toks, floor, groups=groups, pinyin_threshold=max(floor, ts.pinyin_threshold)).items():
+            thr = thresholds[typ] if m.method == "fuzzy" else max(thresholds[typ], ts.pinyin_threshold)
+            if m.score < thr:
+                continue
+            if _BY_TYPE[typ].negatable and _negated(lk, u.toks, m):
+                continue
+            kept.append(m)
+        for m in _resolve_overlaps(kept):
+            if not position_ok(_BY_TYPE[m.group], i):
+                continue
+            found[(i, m.group)] = (m.phrase, m.matched, u.owner[m.first_token], u.owner[m.last_token] + 1, m.score / 100.0, m.method)
+
+    # 2. semantic: every sentence embedded once, compared with all phrases of the speaker's lists
+    sem_types = set(ts.semantic_events)
+    if lk.embedder is not None and sem_types:
+        sents: list[tuple[int, int, int]] = []
+        for i, u in enumerate(utts):
+            if not u.toks or not any(_applicable(_BY_TYPE[t], u.utt.role) for t in sem_types):
+                continue
+            # "Okay." "Yes." carry no script and only ever land near some phrase by chance
+            sents.extend((i, a, b) for a, b in _sentences(u) if _n_tokens(u, a, b) >= _MIN_SEMANTIC_TOKENS)
+        if sents:
+            vecs = lk.embedder.encode([to_simplified(_join(utts[i].words[a:b])) for i, a, b in sents])  # type: ignore[attr-defined]
+            sims = vecs @ lk.phrase_vecs.T  # type: ignore[union-attr]
+            groups_arr = lk.phrase_groups
+            thr = ts.semantic_threshold.get(lk.language, max(ts.semantic_threshold.values(), default=0.8))
+            masks: dict[str, np.ndarray] = {}
+            for (i, a, b), row in zip(sents, sims):
+                role = utts[i].utt.role
+                if role not in masks:
+                    masks[role] = np.array([_applicable(_BY_TYPE[g], role) for g in groups_arr])
+                allowed = masks[role]
+                if not allowed.any():
+                    continue
+                scores = np.where(allowed, row, -np.inf)
+                j = int(scores.argmax())
+                best, typ = float(scores[j]), str(groups_arr[j])
+                if best < thr or typ not in sem_types or not position_ok(_BY_TYPE[typ], i):
+                    continue
+                other = scores[(groups_arr != typ) & allowed]
+                if other.size and best - float(other.max()) < ts.semantic_margin:
+                    continue
+                if (i, typ) in found:
+                    continue  # the wording matched already: keep the fuzzy evidence
+                if _BY_TYPE[typ].negatable and _has_negation(lk, [t for w in utts[i].words[a:b] for t in canonical_tokens(w.text)]):
+                    continue  # "I'm not complaining, just asking": the sentence is close in meaning, not in intent
+                found[(i, typ)] = (lk.phrase_texts[j], _join(utts[i].words[a:b]), a, b, best, "semantic")
+
+    # 3. explanations without a cue phrase: a long agent statement (not a question) that no other
+    # detector claimed is, in a service call, the agent explaining the cause or the fix
+    min_stmt = ts.statement_min_tokens.get(lk.language)
+    if min_stmt:
+        for i, u in enumerate(utts):
+            if (not u.toks or i in opening or (i, "solution_explained") in found
+                    or not _applicable(_BY_TYPE["solution_explained"], u.utt.role)):
+                continue
+            claimed = [(v[2], v[3]) for (k, _t), v in found.items() if k == i]
+            for a, b in _sentences(u):
+                text = _join(u.words[a:b])
+                if _QUESTION.search(text) or _REQUEST.search(text):
+                    continue
+                # what follows the last claimed words: "让您久等了，<the explanation>" still counts,
+                # "<request>，请您稍等" does not
+                fa = max([a] + [cb for ca, cb in claimed if ca < b and cb > a])
+                fb = b
+                if fa >= fb or _n_tokens(u, fa, fb) < min_stmt:
+                    continue
+                found[(i, "solution_explained")] = ("(statement)", _join(u.words[fa:fb]), fa, fb, 0.5, "statement")
+                break
+
+    # 4. events; greeting and closing once per call (the first opening, the last closing)
+    events: list[Event] = []
+    once_done: set[str] = set()
+    order = sorted(found.items(), key=lambda kv: kv[0][0])
+    for (i, typ), (phrase, matched, a, b, score, method) in order:
+        det = _BY_TYPE[typ]
+        if det.once and typ == "closing" and any(k[1] == typ and k[0] > i for k in found):
+            continue
+        if det.once and typ in once_done:
+            continue
+        once_done.add(typ)
+        u = utts[i]
+        words = u.words[a:b]
+        start = words[0].start
+        end = max(words[-1].end, start + 0.01)
+        sent = next(((sa, sb) for sa, sb in _sentences(u) if sa <= a < sb), (a, b))
+        evidence = _quote(_join(u.words[sent[0] : max(sent[1], b)])) or matched or phrase
+        data: dict = {"phrase": phrase, "matched": matched, "score": round(score, 3), "method": method,
+                      "utt_seq": u.utt.seq}
+        if typ == "greeting":
+            # the name and the company may come in either of the opening turns ("Acme Energy." /
+            # "Hi, Sarah speaking"); each turn is read on its own so patterns anchored at a turn's end work
+            details = [greeting_details(utts[k].utt.text, lk.name_patterns, lk.name_stopwords, lk.company_patterns,
+                                        ts.company_names) for k in sorted(opening | {i})]
+            name = next((d.name for d in details if d.has_name), None)
+            company = next((d.company for d in details if d.has_company), None)
+            data.update(has_name=name is not None, agent_name=name, has_company=company is not None, company=company)
+        events.append(Event(
+            type=typ, start=start, end=end, speaker=u.utt.speaker, role=u.utt.role, evidence=evidence,
+            confidence=round(min(1.0, score), 3), detector_version=det.version, data=data,
+            event_id=new_event_id(call_id, typ, start, end, u.utt.speaker),
+        ))
+    events.sort(key=lambda e: (e.start, e.type))
+    return events

@@ -1,0 +1,130 @@
+"""The QA queue: the `flagged_queue` view filtered and sorted the way reviewers work through it.
+
+One function builds the SQL from a typed filter (values are always bound as parameters, never
+formatted into the statement), so the CLI, the report and tests ask the same question the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from callqa.pipeline.store import QueryResult, StoreError
+
+# Sort keys reviewers ask for; "worst" is the view's own order (auto-fails, lowest score, newest).
+SORTS: dict[str, str] = {
+    "worst": "auto_fail DESC, percent ASC NULLS FIRST, scored_at DESC",  # as flagged_queue and flagged_page()
+    "score": "percent ASC NULLS FIRST, processed_at DESC",
+    "best": "percent DESC NULLS LAST, processed_at DESC",
+    "newest": "coalesce(started_at, processed_at) DESC",
+    "oldest": "coalesce(started_at, processed_at) ASC",
+    "longest": "duration_s DESC",
+    "agent": "agent_id ASC NULLS LAST, percent ASC NULLS FIRST",
+}
+GRADES = ("excellent", "good", "fair", "poor", "na")
+
+QUEUE_COLUMNS = (
+    "call_id, file_name, agent_id, queue, started_at, round(duration_s, 1) AS duration_s, language, scorecard_id, "
+    "scorecard_version, round(percent, 1) AS percent, grade, auto_fail, flag_reasons, reviewed"
+)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    since: date | None = None  # the call's day (started_at, else processed_at) on or after
+    until: date | None = None  # ... on or before
+    agents: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # case-insensitive substrings of any flag reason ("auto-fail", "greeting")
+    grades: tuple[str, ...] = ()
+    scorecard: str | None = None
+    unreviewed: bool = False  # only calls no human has given a verdict on yet
+    sort: str = "worst"
+    limit: int | None = 50
+    offset: int = 0
+
+    def validate(self) -> "QueueFilter":
+        if self.sort not in SORTS:
+            raise StoreError(None, f"unknown sort {self.sort!r}; choose one of: {', '.join(SORTS)}")
+        bad = [g for g in self.grades if g.lower() not in GRADES]
+        if bad:
+            raise StoreError(None, f"unknown grade {bad[0]!r}; grades are {', '.join(GRADES)}")
+        if self.since and self.until and self.since > self.until:
+            raise StoreError(None, f"--since {self.since} is after --until {self.until}")
+        if self.limit is not None and self.limit < 0 or self.offset < 0:
+            raise StoreError(None, "limit and offset must not be negative")
+        return self
+
+
+def queue_sql(f: QueueFilter, columns: str = QUEUE_COLUMNS) -> tuple[str, list]:
+    f.validate()
+    where: list[str] = []
+    params: list = []
+    if f.since:
+        where.append("day >= ?")
+        params.append(f.since)
+    if f.until:
+        where.append("day <= ?")
+        params.append(f.until)
+    if f.agents:
+        where.append("agent_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(f.agents))
+    if f.queues:
+        where.append("queue IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(f.queues))
+    if f.grades:
+        where.append("grade IN (SELECT unnest(?::VARCHAR[]))")
+        params.append([g.lower() for g in f.grades])
+    if f.scorecard:
+        where.append("scorecard_id = ?")
+        params.append(f.scorecard)
+    if f.unreviewed:
+        where.append("NOT reviewed")
+    for r in f.reasons:
+        # any flag reason containing the text; ' | ' cannot occur inside a reason
+        where.append("contains(lower(array_to_string(flag_reasons, ' | ')), ?)")
+        params.append(r.lower())
+    sql = f"SELECT {columns} FROM flagged_queue"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {SORTS[f.sort]}, call_id"
+    if f.limit is not None:
+        sql += f" LIMIT {int(f.limit)}"
+    if f.offset:
+        sql += f" OFFSET {int(f.offset)}"
+    return sql, params
+
+
+def _unfiltered(f: QueueFilter) -> bool:
+    return not (f.since or f.until or f.agents or f.queues or f.reasons or f.grades or f.scorecard or f.unreviewed)
+
+
+def flagged_page(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()) -> QueryResult:
+    f.validate()
+    if _unfiltered(f) and f.sort == "worst" and f.limit is not None:
+        # the whole queue in its own order: the flagged_page() macro sorts the scores alone and joins
+        # only the page's calls, a constant cost however long the queue is
+        sql = f"SELECT {QUEUE_COLUMNS} FROM flagged_page(?, start := ?)"
+        params: list = [int(f.limit), int(f.offset)]
+    else:
+        sql, params = queue_sql(f)
+    cur = _execute(con, sql, params)
+    return QueryResult([d[0] for d in cur.description], cur.fetchall())
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> duckdb.DuckDBPyConnection:
+    try:
+        return con.execute(sql, params)
+    except duckdb.CatalogException as e:
+        # a file written by an older callqa and only ever opened read-only since: views are missing
+        raise StoreError(None, f"the database predates the QA views ({e}); open it once for writing "
+                               "(e.g. `callqa run` on an empty folder) to migrate it") from e
+
+
+def flagged_count(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()) -> int:
+    sql, params = queue_sql(QueueFilter(**{**f.__dict__, "limit": None, "offset": 0, "sort": "worst"}), "count(*)")
+    # an aggregate takes no ORDER BY over non-grouped columns
+    sql = sql.rsplit(" ORDER BY ", 1)[0]
+    return int(_execute(con, sql, params).fetchone()[0])

@@ -1,0 +1,63 @@
+"""A mono call through the whole per-call pipeline into DuckDB: diarized speakers, roles decided
+from what was said, overtalk where the voices overlap (real TTS, real ASR, real DuckDB)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from callqa.flows.eval_diarization import _source, load_rttm, synth_eval_calls, word_role_accuracy
+from callqa.flows.process import process_call
+from callqa.pipeline import store
+from callqa.pipeline.types import CallResult
+from callqa.synth import CallTruth
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mono_call(tmp_path_factory, detector_toolkit):
+    out = tmp_path_factory.mktemp("mono-flow")
+    (path,) = synth_eval_calls(out, only=["parcelway_delivery_complaint"])
+    result = process_call(_source(path), detector_toolkit)
+    assert isinstance(result, CallResult), result
+    db = out / "qa.duckdb"
+    con = store.connect(db)
+    try:
+        store.write_call(con, result, None, "test")
+    finally:
+        con.close()
+    return path, result, db
+
+
+def test_mono_call_is_diarized_and_roles_come_from_evidence(mono_call):
+    path, result, _ = mono_call
+    assert {u.speaker for u in result.utterances} == {"SPEAKER_00", "SPEAKER_01"}
+    assert result.roles is not None and result.roles.method.startswith("evidence:") and "greeting" in result.roles.method
+    assert result.roles.confidence >= 0.9
+    acc, ok = word_role_accuracy(result.utterances, load_rttm(path.with_suffix(".rttm"))[path.stem])
+    assert ok and acc >= 0.95, acc
+    assert "offline-ge2e" in result.models["diarization"]
+
+
+def test_mono_utterances_in_duckdb_carry_speaker_and_role_and_overtalk_is_stored(mono_call):
+    path, result, db = mono_call
+    truth = CallTruth.load(path.with_name(path.stem + ".truth.json"))
+    (ov,) = truth.overlaps
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT speaker, role, role_confidence FROM utterances ORDER BY seq").fetchall()
+        assert rows and all(s.startswith("SPEAKER_") and r in ("agent", "customer") and c >= 0.9 for s, r, c in rows)
+        assert rows[0][1] == "agent"  # the greeting
+        method, roles = con.execute("SELECT role_method, roles FROM calls").fetchone()
+        assert method.startswith("evidence:") and set(json.loads(roles).values()) == {"agent", "customer"}
+        events = con.execute("SELECT start_s, end_s, role, data FROM events WHERE type = 'overtalk'").fetchall()
+        assert events, "the interruption must be stored as overtalk"
+        near = [e for e in events if e[0] < ov.end_s + 0.5 and e[1] > ov.start_s - 0.8]
+        assert near and json.loads(near[0][3])["started_by_role"] == "customer"
+        total = con.execute("SELECT value FROM call_metrics WHERE name = 'overtalk_total_s'").fetchone()[0]
+        assert total > 0
+    finally:
+        con.close()
