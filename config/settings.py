@@ -125,7 +125,9 @@ class TextSettings(_Strict):
     # character carries a word's meaning and ASR errors there are single characters.
     fuzzy_threshold_by_language: dict[str, float] = {"en": 90.0}
     # per event type: a stricter or looser fuzzy threshold (wins over the two above)
-    fuzzy_overrides: dict[str, float] = {}
+    # Forbidden phrases auto-fail a call, and one short word flips their meaning ("that's no problem" is
+    # 90 against "that's not my problem", "young people" 91 against "you people"): near-exact only.
+    fuzzy_overrides: dict[str, float] = {"forbidden_phrase": 95.0}
     semantic: bool = True  # sentence-embedding similarity on top of fuzzy matching
     # cosine similarity to the nearest phrase, per language (embedding models differ in scale)
     # (measured on tests/data: MiniLM scores unrelated English turns up to ~0.68 against the lists;
@@ -205,7 +207,8 @@ class Settings(_Strict):
     # Which stereo channel carries whom; most recorders put the agent on the left channel.
     # null: stereo roles are decided from what was said (as for mono), like a channel map that is unknown
     channel_map: dict[int, Literal["agent", "customer"]] | None = {0: "agent", 1: "customer"}
-    scorecards: list[str] = ["inbound_basic"]  # bundled names or YAML paths
+    # bundled names or YAML paths; a call is scored with the cards for its language (all when none is)
+    scorecards: list[str] = ["inbound_service_en", "inbound_service_zh"]
     models: ModelSettings = ModelSettings()
     detect: DetectSettings = DetectSettings()
     batch: BatchSettings = BatchSettings()

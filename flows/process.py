@@ -27,7 +27,7 @@ from callqa.pipeline.bleed import suppress_bleed
 from callqa.pipeline.diarize import (find_overtalk, overtalk_events, overtalk_total, run_diarization,
                                      speaker_timelines, timelines_from_utterances, utterances_from_diarization)
 from callqa.pipeline.redact import apply_redaction
-from callqa.pipeline.scoring import Scorecard, ScoringContext, load_scorecard, score_call
+from callqa.pipeline.scoring import Scorecard, ScoringContext, cards_for_language, load_scorecard, score_call
 from callqa.pipeline.speakers import utterances_by_channel
 from callqa.pipeline.transcribe import transcribe
 from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallSource
@@ -169,7 +169,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
 
         stage = "score"
         ctx = ScoringContext(events=events, duration_s=audio.duration_s, roles_known=bool(roles.mapping), metrics=metrics)
-        scores = [score_call(card, ctx) for card in kit.scorecards]
+        scores = [score_call(card, ctx) for card in cards_for_language(kit.scorecards, transcript.language)]
         lap("score")
 
         result = CallResult(

@@ -139,6 +139,15 @@ def test_negated_complaints_are_not_complaints(text_kit):
     assert "escalation_request" in types_of(detect_text_events("c", en, "en", text_kit))
 
 
+def test_polite_lines_one_word_from_a_forbidden_phrase_are_not_forbidden(text_kit):
+    # found on the demo call: "That's no problem." matched "that is not my problem" at 90 and auto-failed it
+    polite = [utt(0, "agent", "That's no problem.", 1.0), utt(1, "agent", "Young people often ask us that.", 4.0)]
+    assert "forbidden_phrase" not in types_of(detect_text_events("c", polite, "en", text_kit))
+    rude = [utt(0, "agent", "That's not my problem.", 1.0), utt(1, "agent", "You people never listen.", 4.0)]
+    got = [e for e in detect_text_events("c", rude, "en", text_kit) if e.type == "forbidden_phrase"]
+    assert [e.data["utt_seq"] for e in got] == [0, 1]
+
+
 def test_asr_noise_homophones_traditional_and_no_punctuation(fuzzy_kit):
     calls = [
         utt(0, "agent", "您号欢迎至电中国移动我是幺零零八六号客服", 0.5),  # 您号/至电: homophones of 您好/致电

@@ -46,7 +46,9 @@ def batch(tmp_path_factory, asr_model_settings):
                     telephone=True, write_truth=False)
     (calls / "corrupt.wav").write_text("this is a text file, not a recording\n")
     cfg = root / "settings.yaml"
-    cfg.write_text(yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)}}))
+    # these three-turn calls test the greeting verdict end to end, so they are scored with the one-criterion
+    # card; the default 16-criterion cards are checked on the labelled calls (tests/test_eval_scoring.py)
+    cfg.write_text(yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)}, "scorecards": ["inbound_basic"]}))
     db = root / "qa.duckdb"
     first = run_nightly(calls, db, cfg, workers=1)
     return {"root": root, "calls": calls, "db": db, "cfg": cfg, "first": first}
