@@ -207,6 +207,7 @@ def run_mandarin(kit: Any, progress: Callable[[str], None] | None = None) -> Eva
     except ImportError:
         return None
     from callqa.pipeline.detectors.emotion import detect_emotion
+    from callqa.pipeline.detectors.text import detect_text_events
 
     say = progress or (lambda _m: None)
     text = evaluate_text_detectors("zh", kit.text_kit)
@@ -232,8 +233,9 @@ def run_mandarin(kit: Any, progress: Callable[[str], None] | None = None) -> Eva
             t_all = t
             t = held if call.call_id.startswith("zh_ho") else t_all
             t0 = time.perf_counter()
+            conduct = detect_text_events(call.call_id, call.utterances, "zh", kit.text_kit)  # as in the pipeline
             _, events, _ = detect_emotion(call.call_id, call.utterances, None, None, "zh", kit.sentiment, kit.emotion,
-                                          kit.settings.detect.emotion)
+                                          kit.settings.detect.emotion, conduct=conduct)
             emo_s += time.perf_counter() - t0
             neg = set(lab["negative"].get(call.call_id, []))
             opt = set(lab["optional"].get(call.call_id, []))

@@ -18,13 +18,13 @@ from callqa.pipeline.decode import decode
 from callqa.pipeline.discover import metadata_error
 from callqa.pipeline.detectors.text import TextDetectorKit, build_text_kit, detect_text_events
 from callqa.pipeline.detectors.emotion import detect_emotion
-from callqa.pipeline.detectors.hold import detect_holds, drop_words_in_spans, mask_spans, scan_line
+from callqa.pipeline.detectors.hold import HOP_S, detect_holds, drop_words_in_spans, mask_spans, scan_line
 from callqa.pipeline.detectors.pace import detect_pace
 from callqa.pipeline.detectors.silence import detect_dead_air
 from callqa.pipeline.metrics import talk_metrics
 from callqa.pipeline.roles import assign_roles, detect_role_evidence, needs_evidence
 from callqa.pipeline.bleed import suppress_bleed
-from callqa.pipeline.diarize import (find_overtalk, overtalk_events, overtalk_total, run_diarization,
+from callqa.pipeline.diarize import (confirm_overtalk_in_audio, find_overtalk, overtalk_events, overtalk_total, run_diarization,
                                      speaker_timelines, timelines_from_utterances, utterances_from_diarization)
 from callqa.pipeline.redact import apply_redaction
 from callqa.pipeline.scoring import Scorecard, ScoringContext, cards_for_language, load_scorecard, score_call
@@ -144,6 +144,9 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
         )
         overtalk = find_overtalk(speaker_timelines(annotation) if annotation is not None
                                  else timelines_from_utterances(utterances))
+        if annotation is None and audio.n_channels > 1:
+            overtalk = confirm_overtalk_in_audio(overtalk, scan.active, HOP_S,
+                                                 {u.speaker: u.channel for u in utterances if u.channel is not None})
         lap("roles")
 
         stage = "detect"
@@ -158,7 +161,8 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
         dead_events, dead_metrics = detect_dead_air(source.call_id, scan, utterances, holds, det.silence)
         pace_events, pace_metrics = detect_pace(source.call_id, utterances, scan, transcript.language, det.pace)
         utterances, emo_events, emo_metrics = detect_emotion(
-            source.call_id, utterances, audio, scan, transcript.language, kit.sentiment, kit.emotion, det.emotion
+            source.call_id, utterances, audio, scan, transcript.language, kit.sentiment, kit.emotion, det.emotion,
+            conduct=events,
         )
         events = events + hold_events + dead_events + pace_events + emo_events
         events += overtalk_events(source.call_id, overtalk, utterances, dict(roles.mapping))

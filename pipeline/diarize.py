@@ -134,7 +134,50 @@ def find_overtalk(timelines: dict[str, Spans], min_s: float = 0.2) -> list[Overt
                     if e - s >= min_s:
                         starter, other = (b, a) if b0 > a0 else (a, b)
                         out.append(Overtalk(round(s, 3), round(e, 3), starter, other))
-    return sorted(out, key=lambda o: o.start)
+    return merge_overtalk(out)
+
+
+def merge_overtalk(overtalk: list[Overtalk], max_gap_s: float = 0.5) -> list[Overtalk]:
+    """One interruption is one event: the same pair's overlaps split by a breath are joined."""
+    out: list[Overtalk] = []
+    for o in sorted(overtalk, key=lambda o: o.start):
+        prev = next((p for p in reversed(out) if (p.started_by, p.talked_over) == (o.started_by, o.talked_over)), None)
+        if prev is not None and o.start - prev.end <= max_gap_s:
+            out[out.index(prev)] = Overtalk(prev.start, max(prev.end, o.end), prev.started_by, prev.talked_over)
+        else:
+            out.append(o)
+    return out
+
+
+def confirm_overtalk_in_audio(overtalk: list[Overtalk], active: np.ndarray, hop_s: float, channel_of: dict[str, int],
+                              min_s: float = 0.2, bridge_s: float = 0.15) -> list[Overtalk]:
+    """Stereo: keep the part of each word-timed overlap where both channels really carry sound.
+
+    Why: Whisper sometimes places the first word after a silence seconds too early ("Sure," of the
+    customer's next reply landing inside the agent's question), which on word timings alone looks
+    like overtalk. `active` is [channels, frames] voice activity of the call's channels.
+    """
+    bridge = max(1, int(round(bridge_s / hop_s))) | 1
+    out: list[Overtalk] = []
+    for o in overtalk:
+        ca, cb = channel_of.get(o.started_by), channel_of.get(o.talked_over)
+        if ca is None or cb is None or ca == cb or max(ca, cb) >= active.shape[0]:
+            out.append(o)  # cannot be checked: keep what the words say
+            continue
+        a, b = max(0, int(o.start / hop_s)), min(active.shape[1], int(np.ceil(o.end / hop_s)))
+        if b <= a:
+            continue
+        both = np.zeros(b - a, dtype=bool)
+        both[:] = True
+        for ch in (ca, cb):
+            x = active[ch, a:b].astype(np.uint8)
+            # dips between syllables are still talking
+            both &= np.convolve(x, np.ones(bridge, dtype=np.uint8), mode="same") > 0
+        if both.sum() * hop_s < min_s:
+            continue
+        idx = np.flatnonzero(both)
+        out.append(Overtalk(round((a + idx[0]) * hop_s, 3), round((a + idx[-1] + 1) * hop_s, 3), o.started_by, o.talked_over))
+    return merge_overtalk(out)
 
 
 def overtalk_events(call_id: str, overtalk: list[Overtalk], utterances: list[Utterance],

@@ -51,22 +51,53 @@ def _utterance(speaker: str, channel: int | None, words: list[Word], seq: int) -
     )
 
 
-def utterances_by_channel(transcript: Transcript, n_channels: int, max_gap_s: float = 1.5) -> list[Utterance]:
-    """Each channel's words split into runs at pauses longer than max_gap_s, then ordered in time."""
-    runs: list[tuple[int, list[Word]]] = []
+def _gap_runs(words: list[Word], max_gap_s: float) -> list[list[Word]]:
+    runs: list[list[Word]] = []
+    cur: list[Word] = []
+    for w in words:
+        if cur and w.start - max(x.end for x in cur[-3:]) > max_gap_s:
+            runs.append(cur)
+            cur = []
+        cur.append(w)
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def utterances_by_channel(transcript: Transcript, n_channels: int, max_gap_s: float = 1.5,
+                          min_reply_words: int = 3) -> list[Utterance]:
+    """Each channel's words split into turns, then ordered in time.
+
+    A turn ends at a pause longer than max_gap_s, or at any pause in which the other party finished
+    a reply of at least `min_reply_words` words: an agent who is interrupted, lets the customer finish
+    and then goes on has taken two turns ("...the earliest is Monday" / "Hang on, I can't wait that
+    long." / "I understand. I'll put you on the cancellation list."), and each turn is scored on
+    its own. Shorter replies ("mm-hmm", "yeah") are backchannels and do not cut the turn.
+    """
     by_channel: dict[int, list[Word]] = {}
     for w in transcript.words:
         by_channel.setdefault(w.channel, []).append(w)
-    for ch, words in by_channel.items():
+    for words in by_channel.values():
         words.sort(key=lambda w: (w.start, w.end))
-        cur: list[Word] = []
-        for w in words:
-            if cur and w.start - max(x.end for x in cur[-3:]) > max_gap_s:
+    gap_runs = {ch: _gap_runs(words, max_gap_s) for ch, words in by_channel.items()}
+    # where each channel's replies (gap runs long enough not to be backchannels) end
+    reply_ends = {ch: sorted(max(w.end for w in r) for r in rs if len(r) >= min_reply_words) for ch, rs in gap_runs.items()}
+
+    runs: list[tuple[int, list[Word]]] = []
+    for ch, ch_runs in gap_runs.items():
+        others = sorted(t for o, ends in reply_ends.items() if o != ch for t in ends)
+        for run in ch_runs:
+            cur: list[Word] = []
+            for w in run:
+                if cur:
+                    prev_end = max(x.end for x in cur[-3:])
+                    # (against the word's end: Whisper stretches the first word after a pause back into it)
+                    if any(prev_end < t < w.end for t in others):
+                        runs.append((ch, cur))
+                        cur = []
+                cur.append(w)
+            if cur:
                 runs.append((ch, cur))
-                cur = []
-            cur.append(w)
-        if cur:
-            runs.append((ch, cur))
     runs.sort(key=lambda r: (r[1][0].start, r[0]))
     return [
         _utterance(speaker_for_channel(ch, n_channels), ch if n_channels > 1 else None, words, i)

@@ -17,7 +17,7 @@ from callqa.models.diarization import PyannoteDiarizer, find_pyannote_pipeline, 
 from callqa.models.speaker_embedding import SpeakerEncoder, load_ge2e
 from callqa.pipeline.bleed import suppress_bleed
 from callqa.pipeline.decode import decode
-from callqa.pipeline.diarize import (find_overtalk, overtalk_events, overtalk_total, speaker_timelines,
+from callqa.pipeline.diarize import (Overtalk, confirm_overtalk_in_audio, find_overtalk, overtalk_events, overtalk_total, speaker_timelines,
                                      utterances_from_diarization, word_speakers)
 from callqa.pipeline.types import DecodedAudio, ModelUnavailable, Segment as AsrSegment, Transcript, Word
 from callqa.synth import CallTruth, mix_call, demo_scripts, speak
@@ -176,6 +176,21 @@ def test_overtalk_names_who_started_and_measures_it():
     (ev,) = overtalk_events("c1", found, [], {"agent": "agent", "customer": "customer"})
     assert ev.type == "overtalk" and ev.role == "customer" and ev.data["talked_over_role"] == "agent"
     assert ev.data["duration_s"] == 1.0 and ev.evidence
+
+
+def test_stereo_overtalk_is_confirmed_in_the_audio_and_split_overlaps_join():
+    hop = 0.02
+    active = np.zeros((2, 1000), dtype=bool)
+    active[0, 0:250] = True  # agent talks 0-5 s
+    active[1, 200:350] = True  # customer cuts in at 4 s: 1 s of real overlap
+    active[1, 400:450] = True  # customer's next reply at 8-9 s; the agent is silent then
+    # word timings: the real overlap (split by a breath) and a reply word placed too early (4.9-5.3 s
+    # inside the agent's turn would be fine, but 8.0-8.4 s against silence on channel 0 is not)
+    words = [Overtalk(4.0, 4.4, "ch1", "ch0"), Overtalk(4.6, 5.0, "ch1", "ch0"), Overtalk(8.0, 8.4, "ch0", "ch1")]
+    got = confirm_overtalk_in_audio(words, active, hop, {"ch0": 0, "ch1": 1})
+    assert [(o.start, o.end, o.started_by) for o in got] == [(4.0, 5.0, "ch1")]
+    # a speaker without a channel cannot be checked: kept as the words say
+    assert confirm_overtalk_in_audio(words[2:], active, hop, {"ch0": 0}) == words[2:]
 
 
 # --------------------------------------------------------------------------- pyannote loading

@@ -397,9 +397,14 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
                     or not _applicable(_BY_TYPE["solution_explained"], u.utt.role)):
                 continue
             claimed = [(v[2], v[3]) for (k, _t), v in found.items() if k == i]
+            holds = [(v[2], v[3]) for (k, t), v in found.items() if k == i and t == "hold_announced"]
             for a, b in _sentences(u):
                 text = _join(u.words[a:b])
                 if _QUESTION.search(text) or _REQUEST.search(text):
+                    continue
+                # "I'm going to put you on hold for a moment while I look into it": the rest of a
+                # hold announcement explains the wait, not the customer's issue
+                if any(ca < b and cb > a for ca, cb in holds):
                     continue
                 # what follows the last claimed words: "让您久等了，<the explanation>" still counts,
                 # "<request>，请您稍等" does not
