@@ -62,12 +62,10 @@ def test_precision_and_recall_per_detector(reports, lang):
     low = []
     for name, s in sorted(rep.scores.items()):
         print(f"  {name:<24} P={s.precision:.2f} R={s.recall:.2f} (tp {s.tp} fp {s.fp} fn {s.fn})")
-        # Measured shortfalls, kept visible rather than tuned away: English implicit complaints
-        # ("It's flooding the street!") carry no marker phrase (11/13); two Mandarin rude lines of
-        # the hold-out calls (这种问题别打电话了, 你想投就投吧) are in no forbidden list (7/9); Mandarin
-        # explanations without a cue word or a long statement (是的 企业抬头必须填写税号…) 44/49.
-        floor_r = {("en", "complaint"): 0.8, ("zh", "forbidden_phrase"): 0.75,
-                   ("zh", "solution_explained"): 0.85}.get((lang, name), 0.9)
+        # Measured shortfall, kept visible rather than tuned away: English implicit complaints
+        # ("It's flooding the street!") carry no marker phrase (11/13 on this hand-written set; the
+        # synthesised audio set of `callqa eval detectors` finds 20/20).
+        floor_r = {("en", "complaint"): 0.8}.get((lang, name), 0.9)
         if s.precision < 0.9 or s.recall < floor_r:
             low.append(name)
     assert not low, f"{lang}: below target: {low}\n" + "\n".join(rep.errors)

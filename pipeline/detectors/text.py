@@ -397,22 +397,31 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
                     or not _applicable(_BY_TYPE["solution_explained"], u.utt.role)):
                 continue
             claimed = [(v[2], v[3]) for (k, _t), v in found.items() if k == i]
-            holds = [(v[2], v[3]) for (k, t), v in found.items() if k == i and t == "hold_announced"]
+            # sentences around these cues are about the wait or the goodbye, not the customer's issue
+            holds = [(v[2], v[3]) for (k, t), v in found.items()
+                     if k == i and t in ("hold_announced", "closing", "satisfaction_check", "greeting")]
             for a, b in _sentences(u):
-                text = _join(u.words[a:b])
-                if _QUESTION.search(text) or _REQUEST.search(text):
-                    continue
-                # "I'm going to put you on hold for a moment while I look into it": the rest of a
-                # hold announcement explains the wait, not the customer's issue
+                # "I'm going to put you on hold for a moment while I look into it", "Lovely, enjoy
+                # your trip and have a lovely evening, goodbye": no explanation in the rest either
                 if any(ca < b and cb > a for ca, cb in holds):
                     continue
-                # what follows the last claimed words: "让您久等了，<the explanation>" still counts,
-                # "<request>，请您稍等" does not
-                fa = max([a] + [cb for ca, cb in claimed if ca < b and cb > a])
-                fb = b
-                if fa >= fb or _n_tokens(u, fa, fb) < min_stmt:
+                # the longest stretch no detector claimed: "让您久等了，<explanation>", "<explanation>，
+                # 这种问题别打电话了", "非常理解您的心情，<explanation>，您看可以接受吗？" all keep the explanation
+                stretches, pos = [], a
+                for ca, cb in sorted((max(ca, a), min(cb, b)) for ca, cb in claimed if ca < b and cb > a):
+                    if ca > pos:
+                        stretches.append((pos, ca))
+                    pos = max(pos, cb)
+                if pos < b:
+                    stretches.append((pos, b))
+                if not stretches:
                     continue
-                found[(i, "solution_explained")] = ("(statement)", _join(u.words[fa:fb]), fa, fb, 0.5, "statement")
+                fa, fb = max(stretches, key=lambda st: _n_tokens(u, *st))
+                text = _join(u.words[fa:fb])
+                # a question or a request for information is not an explanation (麻烦您提供一下…)
+                if _QUESTION.search(text) or _REQUEST.search(text) or _n_tokens(u, fa, fb) < min_stmt:
+                    continue
+                found[(i, "solution_explained")] = ("(statement)", text, fa, fb, 0.5, "statement")
                 break
 
     # 4. events; greeting and closing once per call (the first opening, the last closing)
