@@ -109,6 +109,20 @@ def test_greeting_details_name_and_company(text_kit, fuzzy_kit):
     assert g.data["company"] == "Acme Energy" and g.data["agent_name"] == "sarah"
 
 
+def test_garbled_name_before_speaking_is_still_a_self_introduction():
+    # measured on the labelled calls: Whisper base heard "Emma speaking" as "I'm a speaking"
+    from callqa.pipeline.detectors.scripts import greeting_details
+    from callqa.config.settings import DetectSettings
+
+    kit = build_text_kit(DetectSettings().model_copy(update={"text": DetectSettings().text.model_copy(update={"semantic": False})}))
+    lk = kit.for_language("en")
+    got = lambda t: greeting_details(t, lk.name_patterns, lk.name_stopwords, lk.company_patterns, [])
+    assert got("Hi there, you've reached Parcelway customer support. I'm a speaking.").has_name
+    assert got("You've reached CitiWater Customer Support. Pre -A speaking.").has_name
+    assert not got("Hello, you're speaking with a specialist today.").has_name
+    assert got("Good morning, Daniel speaking.").name == "daniel"
+
+
 def test_greeting_opens_and_closing_closes(fuzzy_kit):
     calls = [
         utt(0, "agent", "Thank you for calling Acme, my name is Sarah.", 0.5),
