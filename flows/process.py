@@ -18,7 +18,7 @@ from callqa.pipeline.decode import decode
 from callqa.pipeline.discover import metadata_error
 from callqa.pipeline.detectors.text import TextDetectorKit, build_text_kit, detect_text_events
 from callqa.pipeline.detectors.emotion import detect_emotion
-from callqa.pipeline.detectors.hold import HOP_S, detect_holds, drop_words_in_spans, mask_spans, scan_line
+from callqa.pipeline.detectors.hold import detect_holds, drop_words_in_spans, mask_spans, scan_line
 from callqa.pipeline.detectors.pace import detect_pace
 from callqa.pipeline.detectors.silence import detect_dead_air
 from callqa.pipeline.metrics import talk_metrics
@@ -145,7 +145,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
         overtalk = find_overtalk(speaker_timelines(annotation) if annotation is not None
                                  else timelines_from_utterances(utterances))
         if annotation is None and audio.n_channels > 1:
-            overtalk = confirm_overtalk_in_audio(overtalk, scan.active, HOP_S,
+            overtalk = confirm_overtalk_in_audio(overtalk, scan.active,
                                                  {u.speaker: u.channel for u in utterances if u.channel is not None})
         lap("roles")
 

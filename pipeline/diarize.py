@@ -18,6 +18,7 @@ import numpy as np
 from pyannote.core import Annotation
 
 from callqa.config.settings import DiarizationSettings
+from callqa.pipeline.detectors.hold import HOP_S, both_active
 from callqa.pipeline.speakers import _utterance
 from callqa.pipeline.types import Event, Transcript, Utterance, Word, new_event_id
 
@@ -149,34 +150,28 @@ def merge_overtalk(overtalk: list[Overtalk], max_gap_s: float = 0.5) -> list[Ove
     return out
 
 
-def confirm_overtalk_in_audio(overtalk: list[Overtalk], active: np.ndarray, hop_s: float, channel_of: dict[str, int],
+def confirm_overtalk_in_audio(overtalk: list[Overtalk], active: np.ndarray, channel_of: dict[str, int],
                               min_s: float = 0.2, bridge_s: float = 0.15) -> list[Overtalk]:
     """Stereo: keep the part of each word-timed overlap where both channels really carry sound.
 
     Why: Whisper sometimes places the first word after a silence seconds too early ("Sure," of the
     customer's next reply landing inside the agent's question), which on word timings alone looks
-    like overtalk. `active` is [channels, frames] voice activity of the call's channels.
+    like overtalk. `active` is [channels, frames] voice activity of the call's channels (LineScan).
     """
-    bridge = max(1, int(round(bridge_s / hop_s))) | 1
     out: list[Overtalk] = []
     for o in overtalk:
         ca, cb = channel_of.get(o.started_by), channel_of.get(o.talked_over)
         if ca is None or cb is None or ca == cb or max(ca, cb) >= active.shape[0]:
             out.append(o)  # cannot be checked: keep what the words say
             continue
-        a, b = max(0, int(o.start / hop_s)), min(active.shape[1], int(np.ceil(o.end / hop_s)))
+        a, b = max(0, int(o.start / HOP_S)), min(active.shape[1], int(np.ceil(o.end / HOP_S)))
         if b <= a:
             continue
-        both = np.zeros(b - a, dtype=bool)
-        both[:] = True
-        for ch in (ca, cb):
-            x = active[ch, a:b].astype(np.uint8)
-            # dips between syllables are still talking
-            both &= np.convolve(x, np.ones(bridge, dtype=np.uint8), mode="same") > 0
-        if both.sum() * hop_s < min_s:
+        both = both_active(active, ca, cb, a, b, bridge_s)
+        if both.sum() * HOP_S < min_s:
             continue
         idx = np.flatnonzero(both)
-        out.append(Overtalk(round((a + idx[0]) * hop_s, 3), round((a + idx[-1] + 1) * hop_s, 3), o.started_by, o.talked_over))
+        out.append(Overtalk(round((a + idx[0]) * HOP_S, 3), round((a + idx[-1] + 1) * HOP_S, 3), o.started_by, o.talked_over))
     return merge_overtalk(out)
 
 

@@ -179,7 +179,6 @@ def test_overtalk_names_who_started_and_measures_it():
 
 
 def test_stereo_overtalk_is_confirmed_in_the_audio_and_split_overlaps_join():
-    hop = 0.02
     active = np.zeros((2, 1000), dtype=bool)
     active[0, 0:250] = True  # agent talks 0-5 s
     active[1, 200:350] = True  # customer cuts in at 4 s: 1 s of real overlap
@@ -187,10 +186,10 @@ def test_stereo_overtalk_is_confirmed_in_the_audio_and_split_overlaps_join():
     # word timings: the real overlap (split by a breath) and a reply word placed too early (4.9-5.3 s
     # inside the agent's turn would be fine, but 8.0-8.4 s against silence on channel 0 is not)
     words = [Overtalk(4.0, 4.4, "ch1", "ch0"), Overtalk(4.6, 5.0, "ch1", "ch0"), Overtalk(8.0, 8.4, "ch0", "ch1")]
-    got = confirm_overtalk_in_audio(words, active, hop, {"ch0": 0, "ch1": 1})
+    got = confirm_overtalk_in_audio(words, active, {"ch0": 0, "ch1": 1})  # frames of 20 ms
     assert [(o.start, o.end, o.started_by) for o in got] == [(4.0, 5.0, "ch1")]
     # a speaker without a channel cannot be checked: kept as the words say
-    assert confirm_overtalk_in_audio(words[2:], active, hop, {"ch0": 0}) == words[2:]
+    assert confirm_overtalk_in_audio(words[2:], active, {"ch0": 0}) == words[2:]
 
 
 # --------------------------------------------------------------------------- pyannote loading

@@ -76,6 +76,15 @@ class LineScan:
         return [s for s in runs(act, HOP_S) if s[1] - s[0] >= min_s]
 
 
+def both_active(active: np.ndarray, ch_a: int, ch_b: int, a: int, b: int, bridge_s: float) -> np.ndarray:
+    """Frames a..b where channels a and b are both active, dips shorter than bridge_s bridged
+    (the pauses between syllables and words are still talking)."""
+    bridge = max(1, int(round(bridge_s / HOP_S))) | 1
+    act_a = maximum_filter1d(active[ch_a, a:b].view(np.uint8), bridge).astype(bool)
+    act_b = maximum_filter1d(active[ch_b, a:b].view(np.uint8), bridge).astype(bool)
+    return act_a & act_b
+
+
 def runs(mask: np.ndarray, hop_s: float) -> list[Span]:
     """(start, end) seconds of each run of True frames."""
     if mask.size == 0:

@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.ndimage import maximum_filter1d
 
 from callqa.config.settings import PaceSettings
-from callqa.pipeline.detectors.hold import HOP_S, LineScan
+from callqa.pipeline.detectors.hold import HOP_S, LineScan, both_active
 from callqa.pipeline.textmatch import is_cjk
 from callqa.pipeline.types import Event, Utterance, new_event_id
 
@@ -98,11 +96,7 @@ def _both_active_s(scan: LineScan | None, ch_a: int | None, ch_b: int | None, t0
     if scan is None or ch_a is None or ch_b is None or ch_a == ch_b or max(ch_a, ch_b) >= scan.active.shape[0] or t1 <= t0:
         return None
     a, b = scan.frame(t0), scan.frame(t1)
-    # bridge the short dips between syllables and words, which are part of talking
-    bridge = int(round(_BRIDGE_S / HOP_S)) | 1
-    act_a = maximum_filter1d(scan.active[ch_a, a:b].view(np.uint8), bridge).astype(bool)
-    act_b = maximum_filter1d(scan.active[ch_b, a:b].view(np.uint8), bridge).astype(bool)
-    return float((act_a & act_b).sum()) * HOP_S
+    return float(both_active(scan.active, ch_a, ch_b, a, b, _BRIDGE_S).sum()) * HOP_S
 
 
 def detect_interruptions(
