@@ -398,12 +398,12 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
                 continue
             claimed = [(v[2], v[3]) for (k, _t), v in found.items() if k == i]
             # sentences around these cues are about the wait or the goodbye, not the customer's issue
-            holds = [(v[2], v[3]) for (k, t), v in found.items()
-                     if k == i and t in ("hold_announced", "closing", "satisfaction_check", "greeting")]
+            not_explaining = [(v[2], v[3]) for (k, t), v in found.items()
+                              if k == i and t in ("hold_announced", "closing", "satisfaction_check", "greeting")]
             for a, b in _sentences(u):
                 # "I'm going to put you on hold for a moment while I look into it", "Lovely, enjoy
                 # your trip and have a lovely evening, goodbye": no explanation in the rest either
-                if any(ca < b and cb > a for ca, cb in holds):
+                if any(ca < b and cb > a for ca, cb in not_explaining):
                     continue
                 # the longest stretch no detector claimed: "让您久等了，<explanation>", "<explanation>，
                 # 这种问题别打电话了", "非常理解您的心情，<explanation>，您看可以接受吗？" all keep the explanation
