@@ -62,6 +62,15 @@ def load() -> str:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS. Linux's ru_maxrss survives exec: a child started by a parent
+    holding 2.6 GB of models reported 2.6 GB before loading anything. VmHWM belongs to the
+    process's current address space, so it starts from zero at exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

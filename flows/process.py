@@ -18,7 +18,7 @@ from callqa.pipeline.decode import decode
 from callqa.pipeline.discover import metadata_error
 from callqa.pipeline.detectors.text import TextDetectorKit, build_text_kit, detect_text_events
 from callqa.pipeline.detectors.emotion import detect_emotion
-from callqa.pipeline.detectors.hold import detect_holds, drop_words_in_spans, mask_spans, scan_line
+from callqa.pipeline.detectors.hold import detect_holds, drop_words_in_spans, muted, scan_line
 from callqa.pipeline.detectors.pace import detect_pace
 from callqa.pipeline.detectors.silence import detect_dead_air
 from callqa.pipeline.metrics import talk_metrics
@@ -107,7 +107,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
         dia = kit.settings.models.diarization
         if audio.n_channels == 2 and dia.bleed_suppression:
             stage = "bleed"
-            audio, bleed = suppress_bleed(audio, dia.identical_channels_corr)
+            audio, bleed = suppress_bleed(audio, dia.identical_channels_corr, in_place=True)
             if bleed.action == "suppressed":
                 audio.warnings.append(bleed.describe())
             lap("bleed")
@@ -115,23 +115,26 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
         # Holds are found in the audio before ASR: Whisper must never hear hold music (it invents words).
         stage = "hold_scan"
         scan = scan_line(audio, kit.settings.detect.hold)
-        asr_audio = mask_spans(audio, scan.music_spans) if kit.settings.detect.hold.mask_music_for_asr else audio
+        music = scan.music_spans if kit.settings.detect.hold.mask_music_for_asr else []
         lap("hold_scan")
 
-        stage = "transcribe"
-        language_hint = source.metadata.get("language") or kit.settings.models.asr.language
-        transcript = transcribe(asr_audio, kit.asr, kit.settings.models.asr, language=language_hint)
-        transcript, _ = drop_words_in_spans(transcript, scan.music_spans)
-        lap("transcribe")
+        # The music is silenced in place for ASR and diarization only (restored after): the audio
+        # detectors below still hear the line as it was.
+        with muted(audio, music):
+            stage = "transcribe"
+            language_hint = source.metadata.get("language") or kit.settings.models.asr.language
+            transcript = transcribe(audio, kit.asr, kit.settings.models.asr, language=language_hint)
+            transcript, _ = drop_words_in_spans(transcript, scan.music_spans)
+            lap("transcribe")
 
-        stage = "speakers"
-        annotation = None
-        if audio.n_channels == 1 and kit.diarizer is not None:
-            # on the ASR's audio: hold music is masked there, and must not become a "speaker"
-            annotation = run_diarization(kit.diarizer, asr_audio.channels[0], dia, uri=source.call_id)
-            utterances = utterances_from_diarization(transcript, annotation)
-        else:
-            utterances = utterances_by_channel(transcript, audio.n_channels)
+            stage = "speakers"
+            annotation = None
+            if audio.n_channels == 1 and kit.diarizer is not None:
+                # hold music must not become a "speaker"
+                annotation = run_diarization(kit.diarizer, audio.channels[0], dia, uri=source.call_id)
+                utterances = utterances_from_diarization(transcript, annotation)
+            else:
+                utterances = utterances_by_channel(transcript, audio.n_channels)
         lap("speakers")
 
         stage = "roles"

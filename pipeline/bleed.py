@@ -49,7 +49,11 @@ class BleedReport:
 
 
 def _rms_db(x: np.ndarray) -> float:
-    v = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+    if not x.size:
+        return -120.0
+    # in blocks: a float64 square of a whole hour-long channel is 460 MB
+    v = sum(float(np.dot(b, b)) for b in (x[i:i + _BLOCK_SAMPLES].astype(np.float64)
+                                            for i in range(0, x.size, _BLOCK_SAMPLES))) / x.size
     return 10 * np.log10(v) if v > 1e-12 else -120.0
 
 
@@ -113,20 +117,50 @@ def bleed_masks(ch0: np.ndarray, ch1: np.ndarray, min_db: float = 6.0, min_corr:
     return binary_dilation(bleed0, iterations=1), binary_dilation(bleed1, iterations=1)
 
 
-def _gain_from_mask(mask: np.ndarray, n: int) -> np.ndarray:
-    """Sample gains: 0 in masked frames' hop spans, with 8 ms ramps (no clicks for the ASR)."""
-    g = np.ones(n, np.float32)
-    for i in np.flatnonzero(mask):
-        a = i * HOP + (FRAME - HOP) // 2
-        g[max(0, a):min(n, a + HOP)] = 0.0
-    ramp = 128
-    kernel = np.ones(ramp, np.float32) / ramp
-    return np.convolve(g, kernel, mode="same").astype(np.float32)
+_RAMP = 128  # 8 ms gain ramps at 16 kHz: no clicks for the ASR
+
+
+def _muted_spans(mask: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """[a, b) sample spans of the masked frames' hop spans, contiguous frames joined."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    off = (FRAME - HOP) // 2
+    return [(min(n, i * HOP + off), min(n, j * HOP + off)) for i, j in
+            zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist())]
+
+
+def apply_mute(x: np.ndarray, mask: np.ndarray) -> None:
+    """Silence the masked frames of `x` in place, with ramps either side.
+
+    The gain is 1 except near muted spans, so it is computed only there (span groups closer than
+    the ramps are done together): the same result as a whole-channel gain curve without two
+    channel-sized buffers, which on an hour-long call are 460 MB each."""
+    n = len(x)
+    spans = _muted_spans(mask, n)
+    kernel = np.ones(_RAMP, np.float32) / _RAMP
+    margin = 2 * _RAMP
+    i = 0
+    while i < len(spans):
+        j = i
+        while j + 1 < len(spans) and spans[j + 1][0] - spans[j][1] < 2 * margin:
+            j += 1
+        lo, hi = max(0, spans[i][0] - margin), min(n, spans[j][1] + margin)
+        g = np.ones(hi - lo, np.float32)
+        for a, b in spans[i:j + 1]:
+            g[a - lo:b - lo] = 0.0
+        g = np.convolve(g, kernel, mode="same")
+        # np.convolve pads with zeros: its edge samples are only right at the channel's own ends
+        a0 = 0 if lo == 0 else _RAMP
+        b0 = len(g) if hi == n else len(g) - _RAMP
+        x[lo + a0:lo + b0] *= g[a0:b0]
+        i = j + 1
 
 
 def suppress_bleed(audio: DecodedAudio, identical_corr: float = 0.98, min_db: float = 6.0,
-                   min_corr: float = 0.6) -> tuple[DecodedAudio, BleedReport]:
-    """Stereo in; stereo with echoes muted, or mono when the two channels are one signal."""
+                   min_corr: float = 0.6, in_place: bool = False) -> tuple[DecodedAudio, BleedReport]:
+    """Stereo in; stereo with echoes muted, or mono when the two channels are one signal.
+
+    `in_place`: mute the echoes in `audio`'s own arrays (the flow, which owns the decoded call and
+    drops the original) instead of copying the channels that have any."""
     if audio.n_channels != 2:
         return audio, BleedReport("none")
     a, b = audio.channels
@@ -146,9 +180,9 @@ def suppress_bleed(audio: DecodedAudio, identical_corr: float = 0.98, min_db: fl
     out = []
     for x, m in ((a, m0), (b, m1)):
         if m.any():
-            g = _gain_from_mask(m, len(x))
-            g *= x  # the gain buffer becomes the muted channel: one new array per channel, not three
-            x = g
+            if not in_place:
+                x = np.array(x, dtype=np.float32, copy=True)
+            apply_mute(x, m)
         out.append(x)
     muted = {0: round(float(m0.sum()) * HOP / 16000, 2), 1: round(float(m1.sum()) * HOP / 16000, 2)}
-    return replace(audio, channels=[x.astype(np.float32, copy=False) for x in out]), BleedReport("suppressed", round(corr, 4), muted)
+    return replace(audio, channels=out), BleedReport("suppressed", round(corr, 4), muted)

@@ -7,6 +7,7 @@ the rules without ASR cost; tests/test_detectors_audio_asr.py runs the whole pip
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from callqa.pipeline.detectors.hold import (
     detect_holds,
     drop_words_in_spans,
     mask_spans,
+    muted,
     quiet_spans,
     scan_line,
 )
@@ -266,6 +268,22 @@ def test_music_is_masked_for_asr_and_words_inside_are_dropped(rendered):
                                                           Word(e + 2, e + 3, "thanks", 0.9, 0)), 0, -1.0, 0.5)
     cleaned, dropped = drop_words_in_spans(Transcript("en", 1.0, [seg], "test"), scan.music_spans)
     assert dropped == 2 and [w.text for w in cleaned.words] == ["thanks"]
+
+
+def test_muted_silences_music_in_place_and_restores_every_sample(rendered):
+    audio, truth, scan = rendered["music_hold"]
+    before = [c.copy() for c in audio.channels]
+    s, e = scan.music_spans[0]
+    a, b = int((s + 0.05) * 16000), int((e - 0.05) * 16000)
+    with muted(audio, scan.music_spans + [(s + 1.0, e + 0.5)]) as m:  # overlapping spans too
+        assert m is audio
+        assert np.max(np.abs(audio.channels[0][a:b])) == 0.0
+        assert np.array_equal(audio.channels[0], mask_spans(replace(audio, channels=before), scan.music_spans + [(s + 1.0, e + 0.5)]).channels[0])
+    assert all(np.array_equal(x, y) for x, y in zip(audio.channels, before))
+    with pytest.raises(RuntimeError):  # restored even when the block fails
+        with muted(audio, scan.music_spans):
+            raise RuntimeError("ASR failed")
+    assert all(np.array_equal(x, y) for x, y in zip(audio.channels, before))
 
 
 def test_quiet_spans_ignore_ring_in_and_hang_up(rendered):

@@ -122,6 +122,10 @@ def test_bleed_is_muted_but_own_speech_and_overtalk_survive():
     audio = DecodedAudio("b.wav", [a2.astype(np.float32), c2.astype(np.float32)], 16000, 16000, 2, "pcm_s16le", len(a) / 16000)
     out, rep = suppress_bleed(audio)
     assert rep.action == "suppressed"
+    assert np.array_equal(audio.channels[1], c2.astype(np.float32))  # a copy unless asked otherwise
+    own = DecodedAudio("b.wav", [x.copy() for x in audio.channels], 16000, 16000, 2, "pcm_s16le", audio.duration_s)
+    same, _ = suppress_bleed(own, in_place=True)  # the flow's way: no channel-sized copies
+    assert same.channels[1] is own.channels[1] and np.array_equal(same.channels[1], out.channels[1])
 
     def energy(x, spans):
         idx = np.concatenate([np.arange(int(s * 16000), int(e * 16000)) for s, e in spans])
