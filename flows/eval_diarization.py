@@ -226,7 +226,7 @@ def evaluate(audio_paths: list[Path], rttm_dir: Path, settings, *, roles: bool =
         hyp: Annotation | None = None
         t = time.perf_counter()
         if audio.n_channels == 1:
-            hyp = run_diarization(diarizer, audio.channels[0], settings.models.diarization, uri=path.stem)
+            hyp = run_diarization(diarizer, audio.channels[0], settings.models.diarization, uri=path.stem).annotation
         dia_s = time.perf_counter() - t if hyp is not None else 0.0
         if want_roles and labels_are_roles:
             from callqa.flows.process import process_call

@@ -128,10 +128,11 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
             lap("transcribe")
 
             stage = "speakers"
-            annotation = None
+            annotation, uncertain = None, []
             if audio.n_channels == 1 and kit.diarizer is not None:
                 # hold music must not become a "speaker"
-                annotation = run_diarization(kit.diarizer, audio.channels[0], dia, uri=source.call_id)
+                diarization = run_diarization(kit.diarizer, audio.channels[0], dia, uri=source.call_id)
+                annotation, uncertain = diarization.annotation, diarization.uncertain
                 utterances = utterances_from_diarization(transcript, annotation)
             else:
                 utterances = utterances_by_channel(transcript, audio.n_channels)
@@ -143,7 +144,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
             evidence = detect_role_evidence(source.call_id, utterances, transcript.language, kit.role_text_kit)
         utterances, roles = assign_roles(
             utterances, audio.n_channels, kit.settings.channel_map, source.metadata, path=source.path,
-            evidence=evidence,
+            evidence=evidence, uncertain=uncertain,
         )
         overtalk = find_overtalk(speaker_timelines(annotation) if annotation is not None
                                  else timelines_from_utterances(utterances))

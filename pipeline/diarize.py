@@ -26,13 +26,25 @@ DETECTOR_VERSION = "overtalk/1"
 Spans = list[tuple[float, float]]
 
 
-def run_diarization(diarizer, waveform: np.ndarray, settings: DiarizationSettings, uri: str | None = None) -> Annotation:
+@dataclass(frozen=True)
+class Diarization:
+    annotation: Annotation
+    # turns the diarizer labelled without being able to tell the voices apart (the offline
+    # diarizer reports them; pyannote's pipeline gives none): role evidence there counts less
+    uncertain: Spans
+
+
+def run_diarization(diarizer, waveform: np.ndarray, settings: DiarizationSettings, uri: str | None = None) -> Diarization:
     """Run `diarizer` on a 16 kHz mono waveform with the configured speaker count."""
-    ann = diarizer(waveform, num_speakers=settings.num_speakers, min_speakers=settings.min_speakers,
-                   max_speakers=settings.max_speakers)
+    kwargs = dict(num_speakers=settings.num_speakers, min_speakers=settings.min_speakers,
+                  max_speakers=settings.max_speakers)
+    if hasattr(diarizer, "diarize"):
+        ann, uncertain = diarizer.diarize(waveform, **kwargs)
+    else:  # a bare callable (a custom diarizer): an Annotation only
+        ann, uncertain = diarizer(waveform, **kwargs), []
     if uri:
         ann.uri = uri
-    return ann
+    return Diarization(ann, list(uncertain))
 
 
 def speaker_timelines(annotation: Annotation) -> dict[str, Spans]:

@@ -43,6 +43,10 @@ EVIDENCE_WEIGHTS: dict[str, float] = {
     "escalation_request": -1.5,
 }
 FIRST_SPEAKER_WEIGHT = {"inbound": 1.0, "outbound": -1.0, None: 0.5}
+# A cue said in a turn the diarizer could not attribute keeps this share of its weight (it was
+# labelled with the likelier voice, but only just): a misattributed greeting would otherwise
+# outweigh the rest of the call.
+UNCERTAIN_SHARE = 0.25
 
 
 def sidecar_channel_map(metadata: Mapping[str, Any], path: str | None = None) -> dict[int, str] | None:
@@ -75,37 +79,57 @@ def _direction(metadata: Mapping[str, Any]) -> str | None:
     return d if d in ("inbound", "outbound") else None
 
 
+def _uncertain_share(start: float, end: float, uncertain: Sequence[tuple[float, float]]) -> float:
+    """How much of [start, end] lies in uncertain spans (a point: 1.0 when inside one)."""
+    if not uncertain:
+        return 0.0
+    if end <= start:
+        return 1.0 if any(s <= start <= e for s, e in uncertain) else 0.0
+    return min(1.0, sum(max(0.0, min(end, e) - max(start, s)) for s, e in uncertain) / (end - start))
+
+
 def role_evidence(utterances: Sequence[Utterance], events: Sequence[Event],
-                  metadata: Mapping[str, Any] | None = None) -> tuple[dict[str, float], dict[str, list[str]]]:
-    """Agent score per speaker and the cues behind it (e.g. "greeting@3.2s")."""
+                  metadata: Mapping[str, Any] | None = None,
+                  uncertain: Sequence[tuple[float, float]] = ()) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Agent score per speaker and the cues behind it (e.g. "greeting@3.2s").
+
+    `uncertain`: spans whose speaker the diarizer could not tell; a cue there counts
+    UNCERTAIN_SHARE of its weight (and is listed with "~")."""
     metadata = metadata or {}
+    ordered = sorted((u for u in utterances if u.words), key=lambda u: (u.start, u.seq))
     speakers = []
-    for u in sorted(utterances, key=lambda u: (u.start, u.seq)):
-        if u.speaker not in speakers and u.words:
+    for u in ordered:
+        if u.speaker not in speakers:
             speakers.append(u.speaker)
     score = {s: 0.0 for s in speakers}
     cues: dict[str, list[str]] = {s: [] for s in speakers}
+
+    def add(speaker: str, weight: float, cue: str, start: float, end: float) -> None:
+        share = _uncertain_share(start, end, uncertain)
+        score[speaker] += weight * (1.0 - (1.0 - UNCERTAIN_SHARE) * share)
+        cues[speaker].append(cue + ("~" if share >= 0.5 else ""))
+
     for e in events:
         w = EVIDENCE_WEIGHTS.get(e.type)
         if w is None or e.speaker not in score:
             continue
-        score[e.speaker] += w * max(0.5, min(1.0, e.confidence or 1.0))
-        cues[e.speaker].append(f"{e.type}@{e.start:.1f}s")
+        add(e.speaker, w * max(0.5, min(1.0, e.confidence or 1.0)), f"{e.type}@{e.start:.1f}s", e.start, e.end)
     if len(speakers) > 1:
-        w = FIRST_SPEAKER_WEIGHT[_direction(metadata)]
-        score[speakers[0]] += w
-        cues[speakers[0]].append(f"spoke_first({_direction(metadata) or 'direction unknown'})")
+        first = ordered[0]
+        add(first.speaker, FIRST_SPEAKER_WEIGHT[_direction(metadata)],
+            f"spoke_first({_direction(metadata) or 'direction unknown'})", first.start, first.end)
     return score, cues
 
 
 def decide_by_evidence(utterances: Sequence[Utterance], events: Sequence[Event],
-                       metadata: Mapping[str, Any] | None = None) -> RoleDecision:
+                       metadata: Mapping[str, Any] | None = None,
+                       uncertain: Sequence[tuple[float, float]] = ()) -> RoleDecision:
     """The best-scoring speaker is the agent, every other speaker a customer.
 
     Confidence is a logistic of the margin between the top two scores: 0.5 when the evidence
     cannot tell them apart, 0.95 at a margin of three (about one greeting).
     """
-    score, cues = role_evidence(utterances, events, metadata)
+    score, cues = role_evidence(utterances, events, metadata, uncertain)
     if len(score) < 2:
         only = next(iter(score), None)
         return RoleDecision(mapping={}, confidence=0.0,
@@ -126,12 +150,13 @@ def assign_roles(
     metadata: Mapping[str, Any] | None = None,
     path: str | None = None,
     evidence: Sequence[Event] | None = None,
+    uncertain: Sequence[tuple[float, float]] = (),
 ) -> tuple[list[Utterance], RoleDecision]:
     """Label every utterance agent/customer/unknown and return the decision.
 
     `evidence`: text-detector events found over these utterances with roles unknown; when given,
     speakers that no channel map covers (diarized mono speakers; stereo with no map) are decided
-    from it.
+    from it. `uncertain`: the diarizer's unattributable turns (see role_evidence).
     """
     metadata = metadata or {}
     decision: RoleDecision | None = None
@@ -143,7 +168,7 @@ def assign_roles(
             decision = RoleDecision(mapping=mapping, confidence=1.0, method=method)  # type: ignore[arg-type]
     if decision is None:
         if evidence is not None:
-            decision = decide_by_evidence(utterances, evidence, metadata)
+            decision = decide_by_evidence(utterances, evidence, metadata, uncertain)
         elif n_channels > 1:
             decision = RoleDecision(mapping={}, confidence=0.0, method="undetermined:no-channel-map")
         else:

@@ -4,11 +4,12 @@ from what was said, overtalk where the voices overlap (real TTS, real ASR, real 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from callqa.flows.eval_diarization import _source, load_rttm, synth_eval_calls, word_role_accuracy
+from callqa.flows.eval_diarization import _source, load_rttm, pair_reference, synth_eval_calls, word_role_accuracy
 from callqa.flows.process import process_call
 from callqa.pipeline import store
 from callqa.pipeline.types import CallResult
@@ -61,3 +62,22 @@ def test_mono_utterances_in_duckdb_carry_speaker_and_role_and_overtalk_is_stored
         assert total > 0
     finally:
         con.close()
+
+
+_REAL = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "realcalls" / "aws-lca",
+                          Path("/work/shared/data/realcalls/aws-lca")) if p.is_dir()), None)
+
+
+@pytest.mark.skipif(_REAL is None, reason="the shared real-call set (../shared/data/realcalls) is not present")
+@pytest.mark.parametrize("stem", ["Auto_Repairs_40_UTC", "Auto_Repairs_49_UTC"])
+def test_real_agent_caller_pair_mixed_to_mono_gets_the_right_roles(tmp_path, detector_toolkit, stem):
+    """A real call (two time-aligned legs of an acted AWS demo call, so the truth is known) mixed
+    to one channel. On Auto_Repairs_49 the diarizer gives the agent's 1.4 s opening line to the
+    customer's voice; that turn is reported uncertain, so its greeting no longer decides the roles."""
+    mono, _stereo = pair_reference(_REAL / f"{stem}_agent.wav", _REAL / f"{stem}_caller.wav", tmp_path, stem,
+                                   diarizer=detector_toolkit.diarizer)
+    result = process_call(_source(mono), detector_toolkit)
+    assert isinstance(result, CallResult), result
+    acc, ok = word_role_accuracy(result.utterances, load_rttm(mono.with_suffix(".rttm"))[mono.stem])
+    assert ok, (result.roles, acc)
+    assert acc >= 0.85, acc

@@ -96,3 +96,29 @@ def test_one_speaker_is_undetermined_and_channel_maps_win_over_evidence(role_kit
     assert dec.method == "channel_map" and dec.mapping["ch0"] == "agent"
     _, dec = assign_roles(stereo, 2, None, {}, evidence=ev)  # channel_map: null -> evidence decides
     assert dec.mapping == {"ch1": "agent", "ch0": "customer"}
+
+
+def test_a_greeting_in_a_turn_the_diarizer_could_not_attribute_does_not_decide(role_kit):
+    """The diarizer put the agent's opening line in the customer's cluster (it happens on short first
+    turns: aws-lca Auto_Repairs_49 mixed to mono) but reported that turn as uncertain."""
+    utts = _utts([
+        ("B", "Thank you for calling Acme, this is Emma speaking, how can I help you?"),
+        ("B", "Hi, I would like to change the address on my account please."),
+        ("A", "Of course, I can update that for you right now."),
+        ("B", "Great, it is 12 Elm Street."),
+        ("A", "Is there anything else I can help you with today?"),
+        ("B", "No, that is all, thanks."),
+    ])
+    ev = detect_role_evidence("call", utts, "en", role_kit)
+    assert {e.type for e in ev if e.speaker == "B"} >= {"greeting"}
+    assert {e.type for e in ev if e.speaker == "A"} >= {"further_help_offered"}
+    blind = decide_by_evidence(utts, ev)
+    assert blind.mapping["B"] == "agent"  # the misattributed greeting wins without the diarizer's doubt
+    first = utts[0]
+    told = decide_by_evidence(utts, ev, uncertain=[(first.start - 0.1, first.end + 0.1)])
+    assert told.mapping == {"A": "agent", "B": "customer"}, told
+    _, decision = assign_roles(utts, 1, None, {}, evidence=ev, uncertain=[(first.start, first.end)])
+    assert decision.mapping["A"] == "agent"
+    # cues elsewhere in the call keep their full weight
+    far = decide_by_evidence(utts, ev, uncertain=[(utts[-1].end + 5, utts[-1].end + 9)])
+    assert far.mapping == blind.mapping and far.confidence == blind.confidence
