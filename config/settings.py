@@ -44,9 +44,11 @@ class ASRSettings(_Strict):
     hallucination_silence_threshold: float | None = None
     # >0: BatchedInferencePipeline over the VAD speech chunks of each channel (0: sequential
     # transcribe). Batched needs ~35-40 % less CPU than sequential on 8 kHz stereo calls (no
-    # re-encoded window overlap, no temperature fallback), same WER; 4/8/16 cost the same on CPU,
-    # larger batches pay on a GPU.
-    batch_size: int = 8
+    # re-encoded window overlap, no temperature fallback), same WER. On CPU 4 and 8 run the nightly
+    # flow equally fast (bench/e2e_throughput.py: 21.1x vs 19.9x, one worker x 2 threads), but each
+    # call in flight holds the batch's encoder attention (~70 MB per chunk for base): 8 peaked at
+    # 3,066 MB with two calls in one process, 4 at 2,596 MB. Larger batches pay on a GPU.
+    batch_size: int = 4
 
 
 class DiarizationSettings(_Strict):
