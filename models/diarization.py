@@ -415,8 +415,7 @@ class OfflineDiarizer:
         p = self.params
         if fa.k < 2 or fa.frame_sims.shape[0] == 0:
             return []
-        top2 = np.sort(fa.frame_sims, axis=1)[:, -2:]
-        gap = top2[:, 1] - top2[:, 0]
+        gap = _top2_gap(fa.frame_sims)
         limit = p.uncertain_rel * float(np.median(gap))
         out = []
         for a, b in _runs_labels(fa.path, fa.speech_frames):  # one turn: a speaker's run up to a pause or a change
@@ -443,8 +442,7 @@ class OfflineDiarizer:
         span is that ambiguous band around the change; returns (segment, label to add) pairs that
         put the missing speaker on each side of the change."""
         p = self.params
-        top2 = np.sort(frame_sims, axis=1)[:, -2:]
-        gap = top2[:, 1] - top2[:, 0]
+        gap = _top2_gap(frame_sims)
         typical = float(np.median(gap)) if gap.size else 0.0
         ambiguous = gap < p.overlap_rel * typical
         contiguous = np.ones(len(path), bool)
@@ -470,6 +468,12 @@ class OfflineDiarizer:
             if b > c:
                 out.append((Segment(t(c), t(b - 1) + FRAME_S), before))  # the first speaker still talking
         return out
+
+
+def _top2_gap(frame_sims: np.ndarray) -> np.ndarray:
+    """Per frame: how far the best speaker's score is ahead of the runner-up's (0 = can't tell)."""
+    top2 = np.sort(frame_sims, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
 
 
 def _snap_to_pauses(path: np.ndarray, breaks: np.ndarray, reach: int) -> np.ndarray:

@@ -48,19 +48,18 @@ class BleedReport:
         return "no bleed found"
 
 
-def _rms_db(x: np.ndarray) -> float:
-    if not x.size:
-        return -120.0
-    # in blocks: a float64 square of a whole hour-long channel is 460 MB
-    v = sum(float(np.dot(b, b)) for b in (x[i:i + _BLOCK_SAMPLES].astype(np.float64)
-                                            for i in range(0, x.size, _BLOCK_SAMPLES))) / x.size
-    return 10 * np.log10(v) if v > 1e-12 else -120.0
-
-
 # Samples / frames per block: the working set stays a few tens of MB on an hour-long call instead of
 # float64 copies of whole channels (60 min stereo: >3 GB), with the same results.
 _BLOCK_SAMPLES = 1 << 20
 _BLOCK_FRAMES = 2048
+
+
+def _rms_db(x: np.ndarray) -> float:
+    if not x.size:
+        return -120.0
+    v = sum(float(np.dot(b, b)) for b in (x[i:i + _BLOCK_SAMPLES].astype(np.float64)
+                                            for i in range(0, x.size, _BLOCK_SAMPLES))) / x.size
+    return 10 * np.log10(v) if v > 1e-12 else -120.0
 
 
 def channel_correlation(a: np.ndarray, b: np.ndarray) -> float:

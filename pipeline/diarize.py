@@ -36,12 +36,8 @@ class Diarization:
 
 def run_diarization(diarizer, waveform: np.ndarray, settings: DiarizationSettings, uri: str | None = None) -> Diarization:
     """Run `diarizer` on a 16 kHz mono waveform with the configured speaker count."""
-    kwargs = dict(num_speakers=settings.num_speakers, min_speakers=settings.min_speakers,
-                  max_speakers=settings.max_speakers)
-    if hasattr(diarizer, "diarize"):
-        ann, uncertain = diarizer.diarize(waveform, **kwargs)
-    else:  # a bare callable (a custom diarizer): an Annotation only
-        ann, uncertain = diarizer(waveform, **kwargs), []
+    ann, uncertain = diarizer.diarize(waveform, num_speakers=settings.num_speakers,
+                                      min_speakers=settings.min_speakers, max_speakers=settings.max_speakers)
     if uri:
         ann.uri = uri
     return Diarization(ann, list(uncertain))
