@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from callqa.synth import CallScript, CallTruth, demo_scripts, render_call, truth_path
+from callqa.synth.demo import demo_scripts
+from callqa.synth.mix import render_call
+from callqa.synth.script import CallScript
+from callqa.synth.truth import CallTruth, truth_path
 
 REALCALLS = Path(os.environ.get("CALLQA_REALCALLS", "/work/shared/data/realcalls"))
 AWS_PAIRS = ("Auto_Repairs_40_UTC", "Auto_Repairs_49_UTC")
@@ -52,8 +55,16 @@ def synth_calls(out_dir: Path, minutes: list[float], codec: str = "pcm_mulaw") -
         stamp = path.with_suffix(".params.json")
         params = {"minutes": m, "offset": i, "codec": codec, "v": 2}
         if not (path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == params):
-            render_call(long_script(m, offset=i), path, sample_rate=8000, stereo=True, codec=codec,
-                        telephone=True, noise_floor_dbfs=-62.0, seed=100 + i)
+            render_call(
+                long_script(m, offset=i),
+                path,
+                sample_rate=8000,
+                stereo=True,
+                codec=codec,
+                telephone=True,
+                noise_floor_dbfs=-62.0,
+                seed=100 + i,
+            )
             stamp.write_text(json.dumps(params))
         paths.append(path)
     return paths

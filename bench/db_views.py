@@ -64,11 +64,28 @@ PHRASES_CUSTOMER = [
     "好的，谢谢。",
 ]
 METRICS = [
-    "duration_s", "talk_s", "talk_s_agent", "talk_s_customer", "talk_ratio_agent", "speech_share",
-    "n_utterances", "n_words", "hold_count", "hold_total_s", "hold_max_s", "dead_air_count",
-    "dead_air_total_s", "overtalk_total_s", "interruptions_agent", "interruptions_customer",
-    "rate_agent", "rate_customer", "longest_monologue_agent_s", "customer_emotion_start",
-    "customer_emotion_end", "negative_emotion_count",
+    "duration_s",
+    "talk_s",
+    "talk_s_agent",
+    "talk_s_customer",
+    "talk_ratio_agent",
+    "speech_share",
+    "n_utterances",
+    "n_words",
+    "hold_count",
+    "hold_total_s",
+    "hold_max_s",
+    "dead_air_count",
+    "dead_air_total_s",
+    "overtalk_total_s",
+    "interruptions_agent",
+    "interruptions_customer",
+    "rate_agent",
+    "rate_customer",
+    "longest_monologue_agent_s",
+    "customer_emotion_start",
+    "customer_emotion_end",
+    "negative_emotion_count",
 ]
 # (type, probability per call, role, typical offset share of the call, typical length s)
 EVENTS = [
@@ -108,8 +125,16 @@ def _sql_list(items) -> str:
     return "[" + ", ".join("'" + str(x).replace("'", "''") + "'" for x in items) + "]"
 
 
-def generate(db_path: Path, n_calls: int, *, days: int = 200, agents: int = 250, seed: float = 0.42,
-             words: bool = False, log=print) -> dict[str, int]:
+def generate(
+    db_path: Path,
+    n_calls: int,
+    *,
+    days: int = 200,
+    agents: int = 250,
+    seed: float = 0.42,
+    words: bool = False,
+    log=print,
+) -> dict[str, int]:
     """Create (or replace) a callqa database of `n_calls` synthetic calls; returns row counts."""
     db_path = Path(db_path)
     for p in (db_path, Path(str(db_path) + ".wal")):
@@ -135,7 +160,7 @@ def generate(db_path: Path, n_calls: int, *, days: int = 200, agents: int = 250,
                    10 + CAST(random() * 28 AS INTEGER) AS n_utt
             FROM range({n_calls}) r(i)
         """)
-        con.execute(f"""
+        con.execute("""
             INSERT INTO calls (call_id, source_path, file_name, size_bytes, agent_id, queue, customer_id, direction,
                                started_at, duration_s, channels, sample_rate, codec, language, language_probability,
                                role_method, role_confidence, roles, processed_at, pipeline_version, models, timings,
@@ -147,8 +172,8 @@ def generate(db_path: Path, n_calls: int, *, days: int = 200, agents: int = 250,
                    'C' || (hash(i, 'cust') % 5000000), CASE WHEN random() < 0.9 THEN 'inbound' ELSE 'outbound' END,
                    started_at, duration_s, channels, 8000, 'pcm_mulaw', language, 0.9 + random() / 10,
                    CASE WHEN channels = 2 THEN 'channel_map' ELSE 'evidence:greeting' END, 0.9,
-                   '{{"ch0": "agent", "ch1": "customer"}}', started_at + INTERVAL 14 HOUR, '0.1.0',
-                   '{{"asr": "faster-whisper base int8"}}', '{{"transcribe": 20.0}}', '{{}}', '[]', 'processed',
+                   '{"ch0": "agent", "ch1": "customer"}', started_at + INTERVAL 14 HOUR, '0.1.0',
+                   '{"asr": "faster-whisper base int8"}', '{"transcribe": 20.0}', '{}', '[]', 'processed',
                    'run-' || strftime(started_at, '%Y%m%d')
             FROM g ORDER BY i
         """)
@@ -185,7 +210,8 @@ def generate(db_path: Path, n_calls: int, *, days: int = 200, agents: int = 250,
             log(f"  words            {time.perf_counter() - t:6.1f} s")
         t = time.perf_counter()
         ev_values = ", ".join(
-            f"('{ty}', {p}, {('NULL' if role is None else repr(role))}, {off}, {length})" for ty, p, role, off, length in EVENTS
+            f"('{ty}', {p}, {('NULL' if role is None else repr(role))}, {off}, {length})"
+            for ty, p, role, off, length in EVENTS
         )
         con.execute(f"""
             INSERT INTO events (event_id, call_id, type, start_s, end_s, speaker, role, evidence, confidence,
@@ -319,12 +345,17 @@ def time_views(db_path: Path, threads: int | None = None, log=print) -> dict[str
             "flagged_queue first page (50)": ("SELECT * FROM flagged_queue LIMIT 50", True),
             "flagged_page(50) (callqa flagged)": ("SELECT * FROM flagged_page(50)", True),
             "flagged_page(50, start := 5000)": ("SELECT * FROM flagged_page(50, start := 5000)", False),
-            "agent_daily, last 30 days": (f"SELECT * FROM agent_daily WHERE day >= {since} ORDER BY day, agent_id", True),
+            "agent_daily, last 30 days": (
+                f"SELECT * FROM agent_daily WHERE day >= {since} ORDER BY day, agent_id",
+                True,
+            ),
             "flagged_queue, one agent": ("SELECT * FROM flagged_queue WHERE agent_id = 'A0007' LIMIT 50", False),
             "call_summary, one day": (f"SELECT * FROM call_summary WHERE day = DATE '{last_day}'", False),
             "criterion_pass_rates": ("SELECT * FROM criterion_pass_rates", False),
             "hold_stats, last 30 days (agg)": (
-                f"SELECT agent_id, sum(hold_count), avg(hold_total_s) FROM hold_stats WHERE day >= {since} GROUP BY 1", False),
+                f"SELECT agent_id, sum(hold_count), avg(hold_total_s) FROM hold_stats WHERE day >= {since} GROUP BY 1",
+                False,
+            ),
             "review_agreement": ("SELECT * FROM review_agreement", False),
             "agent_daily_kpis, last 30 days": (f"SELECT * FROM agent_daily_kpis WHERE day >= {since}", False),
         }
@@ -344,7 +375,7 @@ def time_views(db_path: Path, threads: int | None = None, log=print) -> dict[str
 
 
 def time_report(work: Path, n_calls: int = 1000, log=print) -> float:
-    from callqa.flows.report import build_report
+    from callqa.workspace.report import build_report
 
     db = work / f"report_{n_calls}.duckdb"
     generate(db, n_calls, days=30, agents=25, words=True, log=lambda *_: None)
@@ -353,8 +384,10 @@ def time_report(work: Path, n_calls: int = 1000, log=print) -> float:
     t = time.perf_counter()
     summary = build_report(db, out)
     dt = time.perf_counter() - t
-    log(f"report for {n_calls} calls: {dt:.1f} s ({summary.call_pages} call pages, {summary.bytes_written / 1e6:.1f} MB) "
-        f"target <= {TARGET_REPORT_S:.0f} s: {'PASS' if dt <= TARGET_REPORT_S else 'FAIL'}")
+    log(
+        f"report for {n_calls} calls: {dt:.1f} s ({summary.call_pages} call pages, {summary.bytes_written / 1e6:.1f} MB) "
+        f"target <= {TARGET_REPORT_S:.0f} s: {'PASS' if dt <= TARGET_REPORT_S else 'FAIL'}"
+    )
     return dt
 
 
@@ -372,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="callqa-bench-"))
     db = args.db or work / "bench.duckdb"
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} cores; duckdb {duckdb.__version__}")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} cores; duckdb {duckdb.__version__}"
+    )
     try:
         if args.keep and db.exists():
             print(f"reusing {db} (views re-created from the current migration 0004)")
@@ -381,8 +416,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generating {args.calls:,} calls into {db}")
             t = time.perf_counter()
             counts = generate(db, args.calls, days=args.days, agents=args.agents)
-            print(f"generated in {time.perf_counter() - t:.0f} s, {db.stat().st_size / 1e9:.2f} GB: "
-                  + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            print(
+                f"generated in {time.perf_counter() - t:.0f} s, {db.stat().st_size / 1e9:.2f} GB: "
+                + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+            )
         time_views(db, args.threads)
         if not args.skip_report:
             time_report(work, args.report_calls)

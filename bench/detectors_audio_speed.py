@@ -19,11 +19,12 @@ from callqa.callgen import generate_calls
 from callqa.models.emotion import LexiconSentiment
 from callqa.pipeline.decode import decode
 from callqa.pipeline.detectors.emotion import detect_emotion
-from callqa.pipeline.detectors.hold import detect_holds, scan_line
+from callqa.pipeline.detectors.hold import detect_holds
 from callqa.pipeline.detectors.pace import detect_pace
 from callqa.pipeline.detectors.silence import detect_dead_air
+from callqa.pipeline.linescan import scan_line
 from callqa.pipeline.types import Utterance, Word
-from callqa.synth import CallTruth, truth_path
+from callqa.synth.truth import CallTruth, truth_path
 
 
 def utterances_from_truth(truth: CallTruth) -> list[Utterance]:

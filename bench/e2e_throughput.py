@@ -53,7 +53,18 @@ from bench_calls import aws_stereo_calls, synth_calls  # noqa: E402
 TARGET_RTF = 8.0
 TARGET_OVERHEAD = 1.10
 TARGET_RSS_MB = 3072
-STAGE_ORDER = ["decode", "bleed", "hold_scan", "transcribe", "speakers", "roles", "detect_text", "detect", "score", "redact"]
+STAGE_ORDER = [
+    "decode",
+    "bleed",
+    "hold_scan",
+    "transcribe",
+    "speakers",
+    "roles",
+    "detect_text",
+    "detect",
+    "score",
+    "redact",
+]
 
 
 def load() -> str:
@@ -101,8 +112,10 @@ def write_config(args, path: Path, overrides: dict[str, Any]) -> Path:
     import yaml
 
     s = settings_for(args, overrides)
-    data = {"models": {"asr": s.models.asr.model_dump(mode="json"), "cache_dir": str(s.models.cache_dir)},
-            "batch": {k: v for k, v in s.batch.model_dump(mode="json").items() if v is not None}}
+    data = {
+        "models": {"asr": s.models.asr.model_dump(mode="json"), "cache_dir": str(s.models.cache_dir)},
+        "batch": {k: v for k, v in s.batch.model_dump(mode="json").items() if v is not None},
+    }
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -127,15 +140,17 @@ def run_bare(asr, path: Path, settings, n_channels: int) -> tuple[float, float, 
 
 
 def section_stages(args, paths: list[Path]) -> list:
-    from callqa.flows.process import process_call
     from callqa.flows.worker import toolkit_for
+    from callqa.pipeline.call import process_call
     from callqa.pipeline.discover import discover
 
     settings = settings_for(args)
     kit = toolkit_for(settings, 1)
     asr = kit.asr
-    print(f"\n== stages: {asr.description}, cpu_threads={asr.cpu_threads}, beam={settings.models.asr.beam_size}, "
-          f"batch_size={settings.models.asr.batch_size}; median of {args.repeat}; {load()}")
+    print(
+        f"\n== stages: {asr.description}, cpu_threads={asr.cpu_threads}, beam={settings.models.asr.beam_size}, "
+        f"batch_size={settings.models.asr.batch_size}; median of {args.repeat}; {load()}"
+    )
     results = []
     rows = []
     for path in paths:
@@ -157,27 +172,55 @@ def section_stages(args, paths: list[Path]) -> list:
         results.append(res)
         stages = {k: statistics.median(t.get(k, 0.0) for t in stage_runs) for k in stage_runs[0]}
         n_words = sum(len(u.words) for u in res.utterances)
-        rows.append((path.name, res.duration_s, res.channels, statistics.median(walls), statistics.median(cpus),
-                     statistics.median(bare_w), statistics.median(bare_c), stages, n_words, n_bare))
+        rows.append(
+            (
+                path.name,
+                res.duration_s,
+                res.channels,
+                statistics.median(walls),
+                statistics.median(cpus),
+                statistics.median(bare_w),
+                statistics.median(bare_c),
+                stages,
+                n_words,
+                n_bare,
+            )
+        )
         print(f"  done {path.name}: callqa {walls} bare {bare_w}", file=sys.stderr)
 
-    names = [k for k in STAGE_ORDER if any(k in r[7] for r in rows)] + sorted({k for r in rows for k in r[7]} - set(STAGE_ORDER))
-    head = f"{'file':<32} {'audio s':>7} " + " ".join(f"{n[:10]:>10}" for n in names) + f" {'total':>8} {'bare':>8} {'overhead':>8} {'cpu ovh':>7} {'words c/b':>10}"
+    names = [k for k in STAGE_ORDER if any(k in r[7] for r in rows)] + sorted(
+        {k for r in rows for k in r[7]} - set(STAGE_ORDER)
+    )
+    head = (
+        f"{'file':<32} {'audio s':>7} "
+        + " ".join(f"{n[:10]:>10}" for n in names)
+        + f" {'total':>8} {'bare':>8} {'overhead':>8} {'cpu ovh':>7} {'words c/b':>10}"
+    )
     print("real-time factor per stage (x real time; higher is faster):")
     print(head)
     print("-" * len(head))
     tot_audio = tot_wall = tot_bare = tot_cpu = tot_bare_cpu = 0.0
     for name, dur, ch, wall, cpu, bw, bc, stages, nw, nb in rows:
         cells = " ".join(f"{(dur / stages[n] if stages.get(n) else float('inf')):>9.0f}x" for n in names)
-        print(f"{name[-32:]:<32} {dur:7.1f} {cells} {dur / wall:7.2f}x {dur / bw:7.2f}x {wall / bw:8.3f} {cpu / bc:7.3f} {nw:5d}/{nb:<4d}")
-        tot_audio, tot_wall, tot_bare, tot_cpu, tot_bare_cpu = tot_audio + dur, tot_wall + wall, tot_bare + bw, tot_cpu + cpu, tot_bare_cpu + bc
+        print(
+            f"{name[-32:]:<32} {dur:7.1f} {cells} {dur / wall:7.2f}x {dur / bw:7.2f}x {wall / bw:8.3f} {cpu / bc:7.3f} {nw:5d}/{nb:<4d}"
+        )
+        tot_audio, tot_wall, tot_bare, tot_cpu, tot_bare_cpu = (
+            tot_audio + dur,
+            tot_wall + wall,
+            tot_bare + bw,
+            tot_cpu + cpu,
+            tot_bare_cpu + bc,
+        )
     print("-" * len(head))
     share = {n: sum(r[7].get(n, 0.0) for r in rows) / tot_wall for n in names}
     print("share of callqa wall time: " + ", ".join(f"{n} {100 * v:.1f}%" for n, v in share.items()))
     ovh = tot_wall / tot_bare
-    print(f"all files: callqa {tot_audio / tot_wall:.2f}x real time per call (one call at a time), bare faster-whisper "
-          f"{tot_audio / tot_bare:.2f}x; overhead ratio {ovh:.3f} (target <= {TARGET_OVERHEAD}: "
-          f"{'OK' if ovh <= TARGET_OVERHEAD else 'OVER'}), CPU-time ratio {tot_cpu / tot_bare_cpu:.3f}; {load()}")
+    print(
+        f"all files: callqa {tot_audio / tot_wall:.2f}x real time per call (one call at a time), bare faster-whisper "
+        f"{tot_audio / tot_bare:.2f}x; overhead ratio {ovh:.3f} (target <= {TARGET_OVERHEAD}: "
+        f"{'OK' if ovh <= TARGET_OVERHEAD else 'OVER'}), CPU-time ratio {tot_cpu / tot_bare_cpu:.3f}; {load()}"
+    )
     return results
 
 
@@ -191,14 +234,20 @@ def _child(argv: list[str]) -> int:
         from callqa.flows.nightly import run_nightly
 
         t0 = time.perf_counter()
-        s = run_nightly(payload["calls"], payload["db"], payload["config"], workers=payload.get("workers"),
-                        dask_address=payload.get("dask_address"), parquet_dir=payload.get("parquet_dir"))
+        s = run_nightly(
+            payload["calls"],
+            payload["db"],
+            payload["config"],
+            workers=payload.get("workers"),
+            dask_address=payload.get("dask_address"),
+            parquet_dir=payload.get("parquet_dir"),
+        )
         out = {k: v for k, v in s.items() if isinstance(v, (int, float, str))}
         out["outer_wall_s"] = time.perf_counter() - t0
     else:  # one call through process_call
         from callqa.config.settings import load_settings
-        from callqa.flows.process import process_call
         from callqa.flows.worker import toolkit_for
+        from callqa.pipeline.call import process_call
         from callqa.pipeline.discover import discover
 
         settings = load_settings(payload["config"])
@@ -208,9 +257,13 @@ def _child(argv: list[str]) -> int:
         src = next(s for s in discover(path.parent, [path.suffix], False) if s.path == str(path))
         t0 = time.perf_counter()
         res = process_call(src, kit)
-        out = {"wall_s": time.perf_counter() - t0, "duration_s": getattr(res, "duration_s", None),
-               "timings": getattr(res, "timings", None), "error": getattr(res, "error", None),
-               "rss_after_load_mb": rss_loaded}
+        out = {
+            "wall_s": time.perf_counter() - t0,
+            "duration_s": getattr(res, "duration_s", None),
+            "timings": getattr(res, "timings", None),
+            "error": getattr(res, "error", None),
+            "rss_after_load_mb": rss_loaded,
+        }
     out["peak_rss_mb"] = peak_rss_mb()
     print("CHILD " + json.dumps(out, default=str), flush=True)
     return 0
@@ -220,12 +273,16 @@ def run_child(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", kind, json.dumps(payload)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--_child", kind, json.dumps(payload)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("CHILD ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"child {kind} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return json.loads(line[len("CHILD "):])
+    return json.loads(line[len("CHILD ") :])
 
 
 def section_flow(args, calls_dir: Path, work: Path) -> None:
@@ -235,17 +292,24 @@ def section_flow(args, calls_dir: Path, work: Path) -> None:
         workers, threads = (int(x) for x in layout.lower().split("x"))
         rtfs, rss, last = [], [], {}
         for i in range(args.repeat):
-            cfg = write_config(args, work / f"flow-{layout}.yaml", {"models": {"asr": {"cpu_threads": threads}},
-                                                                    "batch": {"workers": workers}})
+            cfg = write_config(
+                args,
+                work / f"flow-{layout}.yaml",
+                {"models": {"asr": {"cpu_threads": threads}}, "batch": {"workers": workers}},
+            )
             db = work / f"flow-{layout}-{i}.duckdb"
             last = run_child("flow", {"calls": str(calls_dir), "db": str(db), "config": str(cfg), "workers": workers})
             rtfs.append(last["audio_s"] / last["outer_wall_s"])
             rss.append(last["peak_rss_mb"])
         rtf = statistics.median(rtfs)
-        print(f"{workers}x{threads:<8} {last['processed']:5d} {last['audio_s']:8.1f} {last['audio_s'] / rtf:7.1f} {rtf:6.2f}x "
-              f"{max(rss):11.0f}  {os.getloadavg()[0]:.2f}   (runs: {', '.join(f'{r:.2f}x' for r in rtfs)})")
-    print(f"target: >= {TARGET_RTF}x real time end to end (wall includes Prefect start-up and model loading), "
-          f"peak RSS <= {TARGET_RSS_MB} MB per worker")
+        print(
+            f"{workers}x{threads:<8} {last['processed']:5d} {last['audio_s']:8.1f} {last['audio_s'] / rtf:7.1f} {rtf:6.2f}x "
+            f"{max(rss):11.0f}  {os.getloadavg()[0]:.2f}   (runs: {', '.join(f'{r:.2f}x' for r in rtfs)})"
+        )
+    print(
+        f"target: >= {TARGET_RTF}x real time end to end (wall includes Prefect start-up and model loading), "
+        f"peak RSS <= {TARGET_RSS_MB} MB per worker"
+    )
 
 
 def section_scaling(args, calls_dir: Path, work: Path) -> None:
@@ -257,17 +321,24 @@ def section_scaling(args, calls_dir: Path, work: Path) -> None:
     for n in (1, 2):
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             db = work / f"dask-{n}.duckdb"
-            out = run_child("flow", {"calls": str(calls_dir), "db": str(db), "config": str(cfg),
-                                     "dask_address": cluster.scheduler_address})
+            out = run_child(
+                "flow",
+                {"calls": str(calls_dir), "db": str(db), "config": str(cfg), "dask_address": cluster.scheduler_address},
+            )
             with Client(cluster) as client:
                 per_worker = client.run(peak_rss_mb)
         rtf[n] = out["audio_s"] / out["outer_wall_s"]
-        print(f"  {n} worker(s): {out['processed']} calls, {out['audio_s']:.0f} s audio in {out['outer_wall_s']:.1f} s "
-              f"= {rtf[n]:.2f}x real time; peak RSS per worker: "
-              + ", ".join(f"{v:.0f} MB" for v in per_worker.values()) + f"; {load()}")
+        print(
+            f"  {n} worker(s): {out['processed']} calls, {out['audio_s']:.0f} s audio in {out['outer_wall_s']:.1f} s "
+            f"= {rtf[n]:.2f}x real time; peak RSS per worker: "
+            + ", ".join(f"{v:.0f} MB" for v in per_worker.values())
+            + f"; {load()}"
+        )
     eff = rtf[2] / (2 * rtf[1])
-    print(f"scaling 1 -> 2 workers: speed-up {rtf[2] / rtf[1]:.2f}x, efficiency {eff:.2f} "
-          f"(on a {os.cpu_count()}-core machine; 1.0 = perfectly linear)")
+    print(
+        f"scaling 1 -> 2 workers: speed-up {rtf[2] / rtf[1]:.2f}x, efficiency {eff:.2f} "
+        f"(on a {os.cpu_count()}-core machine; 1.0 = perfectly linear)"
+    )
 
 
 # ---------------------------------------------------------------------------------------- db
@@ -277,8 +348,8 @@ def section_db(args, results: list, work: Path) -> None:
     import duckdb
 
     from callqa import PIPELINE_VERSION
-    from callqa.flows.parquet_sink import bulk_load, stage_call
     from callqa.pipeline import store
+    from callqa.pipeline.staging import bulk_load, stage_call
 
     if not results:
         print("\n== db: needs CallResults from the stages section")
@@ -309,13 +380,15 @@ def section_db(args, results: list, work: Path) -> None:
     t0 = time.perf_counter()
     loaded = 0
     for i in range(0, len(files), args.load_every):
-        loaded += len(bulk_load(con, files[i:i + args.load_every]))
+        loaded += len(bulk_load(con, files[i : i + args.load_every]))
     bulk = time.perf_counter() - t0
     check = con.execute("SELECT count(*) FROM calls").fetchone()[0]
     con.close()
     assert loaded == check == n, (loaded, check, n)
-    print(f"  Parquet: staging {n / stage_s:7.1f} calls/s per worker; bulk load {n / bulk:7.1f} calls/s "
-          f"({args.load_every} calls per transaction, {bulk:.1f} s)")
+    print(
+        f"  Parquet: staging {n / stage_s:7.1f} calls/s per worker; bulk load {n / bulk:7.1f} calls/s "
+        f"({args.load_every} calls per transaction, {bulk:.1f} s)"
+    )
     del duckdb
 
 
@@ -327,7 +400,7 @@ def make_long_call(paths: list[Path], minutes: float, dest: Path) -> Path:
     import numpy as np
 
     from callqa.pipeline.decode import decode
-    from callqa.synth import write_audio
+    from callqa.synth.audio import write_audio
 
     if dest.is_file():
         return dest
@@ -349,7 +422,9 @@ def make_long_call(paths: list[Path], minutes: float, dest: Path) -> Path:
 
 
 def section_long(args, paths: list[Path], work: Path) -> None:
-    print(f"\n== long: one {args.long_minutes:g}-minute stereo call vs a 10-minute one, each in a fresh process; {load()}")
+    print(
+        f"\n== long: one {args.long_minutes:g}-minute stereo call vs a 10-minute one, each in a fresh process; {load()}"
+    )
     cfg = write_config(args, work / "long.yaml", {})
     for minutes in (10, args.long_minutes):
         path = make_long_call(paths, minutes, args.calls / f"long_{minutes:g}min.wav")
@@ -358,9 +433,11 @@ def section_long(args, paths: list[Path], work: Path) -> None:
             print(f"  {minutes:g} min: FAILED {out['error']}")
             continue
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in (out["timings"] or {}).items())
-        print(f"  {minutes:4g} min: {out['duration_s']:.0f} s audio in {out['wall_s']:.0f} s = {out['duration_s'] / out['wall_s']:.2f}x; "
-              f"RSS after model load {out['rss_after_load_mb']:.0f} MB, peak {out['peak_rss_mb']:.0f} MB "
-              f"(target <= {TARGET_RSS_MB}); {stages}; {load()}")
+        print(
+            f"  {minutes:4g} min: {out['duration_s']:.0f} s audio in {out['wall_s']:.0f} s = {out['duration_s'] / out['wall_s']:.2f}x; "
+            f"RSS after model load {out['rss_after_load_mb']:.0f} MB, peak {out['peak_rss_mb']:.0f} MB "
+            f"(target <= {TARGET_RSS_MB}); {stages}; {load()}"
+        )
 
 
 # -------------------------------------------------------------------------------------- main

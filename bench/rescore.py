@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from callqa import rowgen
-    from callqa.flows.rescore import load_contexts, rescore, rescore_contexts
+    from callqa.flows.rescore import rescore
     from callqa.pipeline import store
+    from callqa.pipeline.rescoring import load_contexts, rescore_contexts
     from callqa.pipeline.scoring import load_scorecard
 
     db = args.db or Path(tempfile.mkdtemp()) / "rescore_bench.duckdb"
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     rowgen.load_into(con, frames)
     gen_s = time.perf_counter() - t
     n_events = len(frames["events"])
-    print(f"stored {args.calls:,} synthetic calls, {n_events:,} events, {len(frames['call_metrics']):,} metrics in {gen_s:.1f} s ({db})")
+    print(
+        f"stored {args.calls:,} synthetic calls, {n_events:,} events, {len(frames['call_metrics']):,} metrics in {gen_s:.1f} s ({db})"
+    )
 
     card = load_scorecard(args.scorecard)
     t0 = time.perf_counter()
@@ -53,14 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     t3 = time.perf_counter()
     con.close()
     crit = len(scored) * len(card.criteria)
-    print(f"functions: load {t1 - t0:.2f} s, score {t2 - t1:.2f} s ({crit:,} criterion decisions), write {t3 - t2:.2f} s,"
-          f" total {t3 - t0:.2f} s for {len(scored):,} calls -> {len(scored) / (t3 - t0):,.0f} calls/s")
+    print(
+        f"functions: load {t1 - t0:.2f} s, score {t2 - t1:.2f} s ({crit:,} criterion decisions), write {t3 - t2:.2f} s,"
+        f" total {t3 - t0:.2f} s for {len(scored):,} calls -> {len(scored) / (t3 - t0):,.0f} calls/s"
+    )
 
     t4 = time.perf_counter()
     summary = rescore(db_path=str(db), scorecard=args.scorecard, all_languages=True)
     t5 = time.perf_counter()
-    print(f"prefect flow `callqa rescore`: in-flow {summary['wall_s']:.2f} s, with flow start-up {t5 - t4:.2f} s"
-          f" -> target ≤ 30 s for 10,000 calls: {'OK' if summary['wall_s'] <= 30 * args.calls / 10_000 else 'MISSED'}")
+    print(
+        f"prefect flow `callqa rescore`: in-flow {summary['wall_s']:.2f} s, with flow start-up {t5 - t4:.2f} s"
+        f" -> target ≤ 30 s for 10,000 calls: {'OK' if summary['wall_s'] <= 30 * args.calls / 10_000 else 'MISSED'}"
+    )
     print(f"load average: {os.getloadavg()}")
     return 0
 

@@ -16,7 +16,7 @@ import os
 import time
 
 from callqa.config.settings import load_settings
-from callqa.pipeline.detectors.evaluation import evaluate_text_detectors, load_text_dataset
+from callqa.evaluation.metrics import evaluate_text_detectors, load_text_dataset
 from callqa.pipeline.detectors.text import build_text_kit
 
 
@@ -45,9 +45,11 @@ def main() -> None:
             best = rep if best is None or rep.detect_s < best.detect_s else best
         assert best is not None
         n_utts = sum(len(c.utterances) for c in calls)
-        print(f"\n{lang}: {best.n_calls} calls, {n_utts} turns, {best.audio_s:.0f} s of calls; "
-              f"detection {best.detect_s:.2f} s = {100 * best.overhead:.2f} % of duration "
-              f"({1000 * best.detect_s / best.n_calls:.0f} ms per call)")
+        print(
+            f"\n{lang}: {best.n_calls} calls, {n_utts} turns, {best.audio_s:.0f} s of calls; "
+            f"detection {best.detect_s:.2f} s = {100 * best.overhead:.2f} % of duration "
+            f"({1000 * best.detect_s / best.n_calls:.0f} ms per call)"
+        )
         for name, s in sorted(best.scores.items()):
             print(f"  {name:<24} P={s.precision:.2f} R={s.recall:.2f}  (tp {s.tp}, fp {s.fp}, fn {s.fn})")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from callqa.config.settings import ASRSettings, load_settings
 from callqa.models.asr import WhisperASR
-from callqa.models.resolver import resolve_asr
+from callqa.models.getter import resolve_asr
 from callqa.pipeline.decode import decode
 from callqa.pipeline.transcribe import transcribe
 
@@ -87,12 +87,20 @@ def main(argv: list[str] | None = None) -> int:
 
     models = load_settings().models
     settings = models.asr.model_copy(
-        update={"model": args.model, "device": "cpu", "compute_type": "int8", "cpu_threads": args.threads, "vad_filter": True}
+        update={
+            "model": args.model,
+            "device": "cpu",
+            "compute_type": "int8",
+            "cpu_threads": args.threads,
+            "vad_filter": True,
+        }
     )
     resolved = resolve_asr(settings, models.cache_dir, hf_token=models.hf_token)
     asr = WhisperASR(resolved, settings)
-    print(f"model: {asr.description} at {resolved.location}; cpu_threads={asr.cpu_threads}; "
-          f"beam={settings.beam_size}; VAD min silence {settings.vad_min_silence_ms} ms; repeat={args.repeat}")
+    print(
+        f"model: {asr.description} at {resolved.location}; cpu_threads={asr.cpu_threads}; "
+        f"beam={settings.beam_size}; VAD min silence {settings.vad_min_silence_ms} ms; repeat={args.repeat}"
+    )
 
     rows = []
     for path in paths:
@@ -112,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((path, dur, nch, b, c, statistics.median(dec_t), bare_words, cq_words, bc, cc))
         print(f"  done {path.name}: bare {b:.2f}s ({bare_t}), callqa {c:.2f}s ({cq_t})", file=sys.stderr)
 
-    head = (f"{'file':<34} {'audio s':>7} {'ch':>2} {'bare s':>7} {'bare RTF':>8} {'callqa s':>8} {'decode s':>8} "
-            f"{'callqa RTF':>10} {'ratio':>6} {'cpu ratio':>9} {'words b/c':>9}")
+    head = (
+        f"{'file':<34} {'audio s':>7} {'ch':>2} {'bare s':>7} {'bare RTF':>8} {'callqa s':>8} {'decode s':>8} "
+        f"{'callqa RTF':>10} {'ratio':>6} {'cpu ratio':>9} {'words b/c':>9}"
+    )
     print()
     print(head)
     print("-" * len(head))
@@ -121,19 +131,25 @@ def main(argv: list[str] | None = None) -> int:
     for path, dur, nch, b, c, d, bw, cw, bc, cc in rows:
         name = f"{path.parent.name}/{path.name}"[-34:]
         mark = "" if nch == 1 else " *"
-        print(f"{name:<34} {dur:7.1f} {nch:2d} {b:7.2f} {dur / b:7.2f}x {c:8.2f} {d:8.2f} {dur / c:9.2f}x "
-              f"{c / b:6.3f} {cc / bc:9.3f} {bw:4d}/{cw:<4d}{mark}")
+        print(
+            f"{name:<34} {dur:7.1f} {nch:2d} {b:7.2f} {dur / b:7.2f}x {c:8.2f} {d:8.2f} {dur / c:9.2f}x "
+            f"{c / b:6.3f} {cc / bc:9.3f} {bw:4d}/{cw:<4d}{mark}"
+        )
         if nch == 1:
             mono_b, mono_c, mono_bc, mono_cc = mono_b + b, mono_c + c, mono_bc + bc, mono_cc + cc
     print("-" * len(head))
     if mono_b:
         ratio = mono_c / mono_b
         verdict = "OK" if ratio <= TARGET else "OVER TARGET"
-        print(f"overall (mono files): callqa/bare wall = {ratio:.3f} (target <= {TARGET:.2f}: {verdict}); "
-              f"CPU-time ratio = {mono_cc / mono_bc:.3f}")
+        print(
+            f"overall (mono files): callqa/bare wall = {ratio:.3f} (target <= {TARGET:.2f}: {verdict}); "
+            f"CPU-time ratio = {mono_cc / mono_bc:.3f}"
+        )
     load = os.getloadavg()
-    print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
-          "(wall times are only comparable when nothing else runs; the CPU-time ratio is steadier)")
+    print(
+        f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
+        "(wall times are only comparable when nothing else runs; the CPU-time ratio is steadier)"
+    )
     if any(r[2] > 1 for r in rows):
         print("* stereo: callqa transcribes each channel separately (by design), bare faster-whisper the mix")
     return 0

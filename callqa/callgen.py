@@ -10,7 +10,7 @@ durations, dead air, interruptions).
 Which parts a call gets is a fixed pattern over the call index (so any prefix of the set covers
 every feature), and the wording is picked by a seeded RNG: the same seed gives the same calls,
 byte for byte. Lines are drawn from small pools on purpose: synthesis costs about real time on a
-busy CPU and `callqa.synth.speak` memoises (voice, text), so reuse keeps 30 calls affordable.
+busy CPU and `callqa.synth.tts.speak` memoises (voice, text), so reuse keeps 30 calls affordable.
 
 Label conventions (what the evaluation compares against):
 - text events span the turn that carries them; `optional` lists events a detector may also
@@ -30,7 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from callqa.synth import CallScript, CallTruth, DeadAir, Hold, Turn, render_call, truth_path
+from callqa.synth.mix import render_call
+from callqa.synth.script import CallScript, DeadAir, Hold, Turn
+from callqa.synth.truth import CallTruth, truth_path
 
 LABELS_SUFFIX = ".labels.json"
 LABELS_VERSION = 1
@@ -38,8 +40,13 @@ DEFAULT_N = 30
 LONG_MONOLOGUE_S = 30.0
 MONOLOGUE_MAX_PAUSE_S = 3.0
 
-COMPANIES = [("Acme Energy", "Sarah"), ("Brightline Telecom", "Daniel"), ("Parcelway", "Emma"),
-             ("Northbank", "James"), ("Citywater", "Priya")]
+COMPANIES = [
+    ("Acme Energy", "Sarah"),
+    ("Brightline Telecom", "Daniel"),
+    ("Parcelway", "Emma"),
+    ("Northbank", "James"),
+    ("Citywater", "Priya"),
+]
 
 # scenario: (neutral need, details, explanation, customer reaction)
 SCENARIOS = {
@@ -109,7 +116,9 @@ LONG_EXPLANATION = [
     "When the engineer read the meter last month, the system compared the real figure with all of the estimates and billed the difference in one go.",
     "That's why this bill is so much higher. From now on, if you send us a reading every month, your bills will follow your real usage.",
 ]
-INTERRUPTED_AGENT = "What I can do is book an engineer to come out and look at the line, but the earliest appointment we have is"
+INTERRUPTED_AGENT = (
+    "What I can do is book an engineer to come out and look at the line, but the earliest appointment we have is"
+)
 CUSTOMER_INTERRUPTS = "Hang on, I can't wait that long!"
 AGENT_AFTER_INTERRUPT = "I understand. I'll put you on the cancellation list for an earlier slot."
 CUSTOMER_RAMBLES = "So the thing is, I called last week and the person I spoke to said it would all be sorted by now, and then I got another letter saying"
@@ -122,8 +131,18 @@ GREETINGS = {
 }
 
 # Feature patterns over the call index (periods are co-prime so combinations vary).
-HOLD_PATTERN = ["announced_music", None, "unannounced_silence", None, "announced_silence", None,
-                "unannounced_music", None, "announced_music_unthanked", None]
+HOLD_PATTERN = [
+    "announced_music",
+    None,
+    "unannounced_silence",
+    None,
+    "announced_silence",
+    None,
+    "unannounced_music",
+    None,
+    "announced_music_unthanked",
+    None,
+]
 GREETING_PATTERN = ["standard", "standard", "paraphrased", "standard", "absent", "standard", "paraphrased"]
 
 
@@ -171,27 +190,29 @@ def call_specs(n: int = DEFAULT_N, seed: int = 0) -> list[CallSpec]:
         interruption = {1: "customer", 3: "agent", 5: "customer"}.get(i % 6)
         if long_monologue and interruption == "customer":
             interruption = None
-        specs.append(CallSpec(
-            stem=f"call{i:02d}",
-            scenario=list(SCENARIOS)[i % len(SCENARIOS)],
-            company=company,
-            agent_name=agent,
-            greeting=GREETING_PATTERN[i % len(GREETING_PATTERN)],
-            hold=hold,
-            hold_s=hold_s,
-            dead_air_s=dead_air,
-            interruption=interruption,
-            forbidden=i % 5 == 3,
-            angry=angry,
-            escalation=angry and i % 8 == 2,
-            long_monologue=long_monologue,
-            # fewer closing questions on calls that already run long (holds, long explanations)
-            understanding=i % 3 == 0 and hold is None,
-            further_help=i % 6 != 4,
-            satisfaction=i % 4 == 3 and i % 10 != 5,
-            closing=i % 7 != 6,
-            voices={"agent": "joe_high", "customer": "joe"} if i % 3 else {"agent": "joe", "customer": "joe_mid"},
-        ))
+        specs.append(
+            CallSpec(
+                stem=f"call{i:02d}",
+                scenario=list(SCENARIOS)[i % len(SCENARIOS)],
+                company=company,
+                agent_name=agent,
+                greeting=GREETING_PATTERN[i % len(GREETING_PATTERN)],
+                hold=hold,
+                hold_s=hold_s,
+                dead_air_s=dead_air,
+                interruption=interruption,
+                forbidden=i % 5 == 3,
+                angry=angry,
+                escalation=angry and i % 8 == 2,
+                long_monologue=long_monologue,
+                # fewer closing questions on calls that already run long (holds, long explanations)
+                understanding=i % 3 == 0 and hold is None,
+                further_help=i % 6 != 4,
+                satisfaction=i % 4 == 3 and i % 10 != 5,
+                closing=i % 7 != 6,
+                voices={"agent": "joe_high", "customer": "joe"} if i % 3 else {"agent": "joe", "customer": "joe_mid"},
+            )
+        )
     return specs
 
 
@@ -215,14 +236,18 @@ def build_script(spec: CallSpec, seed: int = 0) -> CallScript:
     else:
         items.append(_a(g, "greeting", "need_discovery", gap=0.4))
     if spec.angry:
-        items.append(_c(rng.choice(ANGRY_NEED), "complaint", "negative_emotion", opt=("escalation_request",), **angry_kw))
+        items.append(
+            _c(rng.choice(ANGRY_NEED), "complaint", "negative_emotion", opt=("escalation_request",), **angry_kw)
+        )
         items.append(_a(EMPATHY_ID, "empathy", "identity_verification"))
     else:
         items.append(_c(need, opt=("complaint",)))
         items.append(_a(rng.choice(PLAIN_ID), "identity_verification"))
     if spec.interruption == "agent":
         items.append(_c(CUSTOMER_RAMBLES, opt=("complaint",)))
-        items.append(_a(AGENT_INTERRUPTS, "interruption", gap=0.0, overlap_s=1.2, opt=("identity_verification", "empathy")))
+        items.append(
+            _a(AGENT_INTERRUPTS, "interruption", gap=0.0, overlap_s=1.2, opt=("identity_verification", "empathy"))
+        )
     items.append(_c(details))
 
     if spec.hold:
@@ -233,7 +258,9 @@ def build_script(spec: CallSpec, seed: int = 0) -> CallScript:
             items.append(_a(rng.choice(HOLD_ASK), "hold_announced"))
             items.append(_c(HOLD_OK))
         items.append(Hold(spec.hold_s, kind, gap_before_s=0.6))
-        items.append(_a(rng.choice(HOLD_THANKS) if thanked else NO_THANKS, *(("hold_thanked",) if thanked else ()), gap=0.6))
+        items.append(
+            _a(rng.choice(HOLD_THANKS) if thanked else NO_THANKS, *(("hold_thanked",) if thanked else ()), gap=0.6)
+        )
     elif spec.dead_air_s:
         items.append(DeadAir(spec.dead_air_s))
         items.append(_a(AFTER_DEAD_AIR))
@@ -245,7 +272,9 @@ def build_script(spec: CallSpec, seed: int = 0) -> CallScript:
             items.append(_a(sentence, *tags, gap=0.5, opt=("solution_explained", "empathy")))
     elif spec.interruption == "customer":
         items.append(_a(INTERRUPTED_AGENT, "solution_explained"))
-        items.append(_c(CUSTOMER_INTERRUPTS, "interruption", gap=0.0, overlap_s=1.2, opt=("complaint", "negative_emotion")))
+        items.append(
+            _c(CUSTOMER_INTERRUPTS, "interruption", gap=0.0, overlap_s=1.2, opt=("complaint", "negative_emotion"))
+        )
         items.append(_a(AGENT_AFTER_INTERRUPT, "solution_explained", opt=("empathy",)))
     else:
         items.append(_a(explanation, "solution_explained"))
@@ -253,7 +282,9 @@ def build_script(spec: CallSpec, seed: int = 0) -> CallScript:
     if spec.angry:
         items.append(_c(rng.choice(ANGRY_FOLLOWUP), "complaint", "negative_emotion", **angry_kw))
         if spec.escalation:
-            items.append(_c(ESCALATION, "escalation_request", opt=("negative_emotion", "complaint"), gap=0.4, **angry_kw))
+            items.append(
+                _c(ESCALATION, "escalation_request", opt=("negative_emotion", "complaint"), gap=0.4, **angry_kw)
+            )
         if spec.forbidden:
             items.append(_a(rng.choice(FORBIDDEN), "forbidden_phrase", opt=("solution_explained",)))
         else:
@@ -311,7 +342,7 @@ class CallLabels:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "CallLabels":
+    def load(cls, path: str | Path) -> CallLabels:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
         d["events"] = [LabelEvent(**e) for e in d["events"]]
         d["optional"] = [LabelEvent(**e) for e in d["optional"]]
@@ -385,8 +416,14 @@ def labels_from_truth(spec: CallSpec, truth: CallTruth, audio_name: str, seed: i
     n_int = {"agent": 0, "customer": 0}
     for o in truth.overlaps:
         interrupter = o.speakers[1]
-        events.append(LabelEvent("interruption", interrupter, o.start_s, o.end_s, o.turns[1], {"interrupted_role": o.speakers[0]}))
-        events.append(LabelEvent("overtalk", None, o.start_s, o.end_s, None, {"started_by": o.speakers[0], "interrupter": interrupter}))
+        events.append(
+            LabelEvent("interruption", interrupter, o.start_s, o.end_s, o.turns[1], {"interrupted_role": o.speakers[0]})
+        )
+        events.append(
+            LabelEvent(
+                "overtalk", None, o.start_s, o.end_s, None, {"started_by": o.speakers[0], "interrupter": interrupter}
+            )
+        )
         n_int[interrupter] += 1
     monos = _monologue_spans(truth)
     for s, e in monos:
@@ -419,8 +456,9 @@ def labels_path(audio: str | Path) -> Path:
     return p.with_name(p.stem + LABELS_SUFFIX)
 
 
-def generate_calls(out_dir: str | Path, n: int = DEFAULT_N, seed: int = 0, *, only: list[str] | None = None,
-                   reuse: bool = True) -> list[GeneratedCall]:
+def generate_calls(
+    out_dir: str | Path, n: int = DEFAULT_N, seed: int = 0, *, only: list[str] | None = None, reuse: bool = True
+) -> list[GeneratedCall]:
     """Render the first `n` labelled calls into `out_dir` (stereo 8 kHz µ-law WAV, agent left).
 
     With reuse, a call whose audio and labels already exist for the same spec and seed is not
@@ -452,8 +490,18 @@ def generate_calls(out_dir: str | Path, n: int = DEFAULT_N, seed: int = 0, *, on
             except (ValueError, TypeError, KeyError, OSError):
                 pass
         script = build_script(spec, seed)
-        truth = render_call(script, audio, sample_rate=8000, stereo=True, agent_channel=0, codec="pcm_mulaw",
-                            telephone=True, noise_floor_dbfs=-60.0, seed=seed * 100 + k, write_truth=True)
+        truth = render_call(
+            script,
+            audio,
+            sample_rate=8000,
+            stereo=True,
+            agent_channel=0,
+            codec="pcm_mulaw",
+            telephone=True,
+            noise_floor_dbfs=-60.0,
+            seed=seed * 100 + k,
+            write_truth=True,
+        )
         labels = labels_from_truth(spec, truth, audio.name, seed)
         labels.write(lp)
         out.append(GeneratedCall(audio, lp, labels))
@@ -462,11 +510,39 @@ def generate_calls(out_dir: str | Path, n: int = DEFAULT_N, seed: int = 0, *, on
 
 def long_hold_call(out_path: str | Path, hold_s: float = 60.0, seed: int = 0) -> tuple[Path, CallLabels]:
     """One call with `hold_s` of announced, thanked hold music (Whisper's hallucination test)."""
-    spec = CallSpec("long_hold", "address", "Acme Energy", "Tom", "standard", "announced_music", hold_s, None, None,
-                    False, False, False, False, False, True, False, True, {"agent": "joe_high", "customer": "joe"})
+    spec = CallSpec(
+        "long_hold",
+        "address",
+        "Acme Energy",
+        "Tom",
+        "standard",
+        "announced_music",
+        hold_s,
+        None,
+        None,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+        {"agent": "joe_high", "customer": "joe"},
+    )
     out_path = Path(out_path)
-    truth = render_call(build_script(spec, seed), out_path, sample_rate=8000, stereo=True, agent_channel=0,
-                        codec="pcm_mulaw", telephone=True, noise_floor_dbfs=-60.0, seed=seed, write_truth=True)
+    truth = render_call(
+        build_script(spec, seed),
+        out_path,
+        sample_rate=8000,
+        stereo=True,
+        agent_channel=0,
+        codec="pcm_mulaw",
+        telephone=True,
+        noise_floor_dbfs=-60.0,
+        seed=seed,
+        write_truth=True,
+    )
     labels = labels_from_truth(spec, truth, out_path.name, seed)
     labels.write(labels_path(out_path))
     return out_path, labels

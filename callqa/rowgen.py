@@ -33,7 +33,9 @@ _EVENT_RATES = [
 ]
 
 
-def generate(n_calls: int, seed: int = 0, agents: int = 40, start: datetime = datetime(2026, 10, 1)) -> dict[str, pd.DataFrame]:
+def generate(
+    n_calls: int, seed: int = 0, agents: int = 40, start: datetime = datetime(2026, 10, 1)
+) -> dict[str, pd.DataFrame]:
     """DataFrames for calls, events and call_metrics (column names as in the schema)."""
     rng = np.random.default_rng(seed)
     calls, events, metrics = [], [], []
@@ -42,28 +44,61 @@ def generate(n_calls: int, seed: int = 0, agents: int = 40, start: datetime = da
         dur = float(rng.uniform(120, 900))
         agent = f"A{rng.integers(agents):03d}"
         started = start + timedelta(seconds=int(rng.integers(0, 60 * 86400)))
-        calls.append({
-            "call_id": cid, "source_path": f"/calls/{i}.wav", "file_name": f"{i}.wav", "size_bytes": 1000,
-            "agent_id": agent, "queue": ["billing", "support", "sales"][i % 3], "started_at": started,
-            "duration_s": dur, "channels": 2, "sample_rate": 8000, "codec": "pcm_mulaw",
-            "language": "en" if rng.random() < 0.7 else "zh", "language_probability": 0.98,
-            "role_method": "channel_map", "role_confidence": 1.0, "roles": json.dumps({"ch0": "agent", "ch1": "customer"}),
-            "processed_at": started + timedelta(hours=8), "pipeline_version": "bench", "models": "{}", "timings": "{}",
-            "metadata": "{}", "warnings": "[]", "status": "processed", "run_id": "bench",
-        })
+        calls.append(
+            {
+                "call_id": cid,
+                "source_path": f"/calls/{i}.wav",
+                "file_name": f"{i}.wav",
+                "size_bytes": 1000,
+                "agent_id": agent,
+                "queue": ["billing", "support", "sales"][i % 3],
+                "started_at": started,
+                "duration_s": dur,
+                "channels": 2,
+                "sample_rate": 8000,
+                "codec": "pcm_mulaw",
+                "language": "en" if rng.random() < 0.7 else "zh",
+                "language_probability": 0.98,
+                "role_method": "channel_map",
+                "role_confidence": 1.0,
+                "roles": json.dumps({"ch0": "agent", "ch1": "customer"}),
+                "processed_at": started + timedelta(hours=8),
+                "pipeline_version": "bench",
+                "models": "{}",
+                "timings": "{}",
+                "metadata": "{}",
+                "warnings": "[]",
+                "status": "processed",
+                "run_id": "bench",
+            }
+        )
         for etype, role, p, pos in _EVENT_RATES:
             if rng.random() >= p:
                 continue
             t = float(np.clip(rng.normal(pos, 0.02) * dur, 0.5, dur - 1))
             if etype == "greeting":
                 t = float(rng.uniform(0.3, 6.0)) if rng.random() < 0.9 else float(rng.uniform(16, 40))
-            data = {"has_name": bool(rng.random() < 0.8), "has_company": bool(rng.random() < 0.85)} if etype == "greeting" else {}
+            data = (
+                {"has_name": bool(rng.random() < 0.8), "has_company": bool(rng.random() < 0.85)}
+                if etype == "greeting"
+                else {}
+            )
             spk = {"agent": "ch0", "customer": "ch1", None: None}[role]
-            events.append({
-                "event_id": new_event_id(cid, etype, t, t + 2, spk), "call_id": cid, "type": etype, "start_s": t,
-                "end_s": t + 2.0, "speaker": spk, "role": role, "evidence": f"synthetic {etype}", "confidence": 0.9,
-                "detector_version": "rowgen", "data": json.dumps(data),
-            })
+            events.append(
+                {
+                    "event_id": new_event_id(cid, etype, t, t + 2, spk),
+                    "call_id": cid,
+                    "type": etype,
+                    "start_s": t,
+                    "end_s": t + 2.0,
+                    "speaker": spk,
+                    "role": role,
+                    "evidence": f"synthetic {etype}",
+                    "confidence": 0.9,
+                    "detector_version": "rowgen",
+                    "data": json.dumps(data),
+                }
+            )
         holds = int(rng.choice([0, 0, 0, 1, 1, 2]))
         hold_lengths = []
         for h in range(holds):
@@ -72,17 +107,37 @@ def generate(n_calls: int, seed: int = 0, agents: int = 40, start: datetime = da
             hold_lengths.append(length)
             announced, thanked = bool(rng.random() < 0.85), bool(rng.random() < 0.75)
             data = {"announced": announced, "thanked": thanked, "kind": "music", "duration_s": length}
-            events.append({
-                "event_id": new_event_id(cid, "hold", t, t + length, None, h), "call_id": cid, "type": "hold",
-                "start_s": t, "end_s": t + length, "speaker": None, "role": None, "evidence": f"hold {length:.0f} s",
-                "confidence": 0.9, "detector_version": "rowgen", "data": json.dumps(data),
-            })
+            events.append(
+                {
+                    "event_id": new_event_id(cid, "hold", t, t + length, None, h),
+                    "call_id": cid,
+                    "type": "hold",
+                    "start_s": t,
+                    "end_s": t + length,
+                    "speaker": None,
+                    "role": None,
+                    "evidence": f"hold {length:.0f} s",
+                    "confidence": 0.9,
+                    "detector_version": "rowgen",
+                    "data": json.dumps(data),
+                }
+            )
             if not announced:
-                events.append({
-                    "event_id": new_event_id(cid, "hold_unannounced", t, t + length, None, h), "call_id": cid,
-                    "type": "hold_unannounced", "start_s": t, "end_s": t + length, "speaker": None, "role": None,
-                    "evidence": "hold without announcement", "confidence": 0.9, "detector_version": "rowgen", "data": "{}",
-                })
+                events.append(
+                    {
+                        "event_id": new_event_id(cid, "hold_unannounced", t, t + length, None, h),
+                        "call_id": cid,
+                        "type": "hold_unannounced",
+                        "start_s": t,
+                        "end_s": t + length,
+                        "speaker": None,
+                        "role": None,
+                        "evidence": "hold without announcement",
+                        "confidence": 0.9,
+                        "detector_version": "rowgen",
+                        "data": "{}",
+                    }
+                )
         m = {
             "duration_s": dur,
             "hold_count": float(holds),

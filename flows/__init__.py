@@ -1,1 +1,1 @@
-"""Prefect flows, tasks and the callqa command-line interface."""
+"""Prefect flows and tasks only: the nightly batch, rescoring, the cron deployment and the per-process toolkit cache."""

@@ -21,9 +21,10 @@ import asyncio
 import datetime as dt
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from prefect import flow
 
@@ -36,14 +37,21 @@ _MAX_SLEEP_S = 60.0
 
 
 @flow(name="callqa-nightly", log_prints=False, validate_parameters=False)
-def scheduled_nightly(input_dir: str, db_path: str, config_path: str | None = None, workers: int | None = None,
-                      dask_address: str | None = None, parquet_dir: str | None = None) -> dict[str, Any]:
+def scheduled_nightly(
+    input_dir: str,
+    db_path: str,
+    config_path: str | None = None,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    parquet_dir: str | None = None,
+) -> dict[str, Any]:
     """What the deployment runs: the nightly batch as a subflow, so that it gets its own task runner
     (thread pool or Dask) chosen at run time from the parameters and settings."""
     from callqa.flows.nightly import run_nightly
 
-    summary = run_nightly(input_dir, db_path, config_path, workers=workers, dask_address=dask_address,
-                          parquet_dir=parquet_dir)
+    summary = run_nightly(
+        input_dir, db_path, config_path, workers=workers, dask_address=dask_address, parquet_dir=parquet_dir
+    )
     return {k: v for k, v in summary.items() if isinstance(v, (str, int, float, type(None)))}
 
 
@@ -57,7 +65,7 @@ class Schedule:
         from prefect.server.schemas.schedules import CronSchedule
 
         sched = CronSchedule(cron=self.cron, timezone=self.timezone)
-        start = (after or dt.datetime.now(dt.timezone.utc)) + dt.timedelta(seconds=1)
+        start = (after or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=1)
         dates = asyncio.run(sched.get_dates(n=n, start=start))
         return [dt.datetime.fromisoformat(d.isoformat()) for d in dates]
 
@@ -106,8 +114,11 @@ def resolve_mode(mode: Mode) -> Literal["prefect", "local"]:
     if mode == "auto":
         return "prefect" if prefect_server_configured() else "local"
     if mode == "prefect" and not prefect_server_configured():
-        raise ConfigError(None, "--mode prefect needs a Prefect server: set PREFECT_API_URL "
-                                "(e.g. `prefect server start`, then `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`)")
+        raise ConfigError(
+            None,
+            "--mode prefect needs a Prefect server: set PREFECT_API_URL "
+            "(e.g. `prefect server start`, then `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`)",
+        )
     return mode
 
 
@@ -137,7 +148,7 @@ def serve_locally(
     schedule: Schedule,
     job: Callable[[], Any],
     *,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     sleep: Callable[[float], None] = time.sleep,
     max_runs: int | None = None,
     on_event: Callable[[str, dict[str, Any]], None] = lambda event, info: None,

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -26,15 +27,15 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from callqa import PIPELINE_VERSION
-from callqa.config.phrases import load_phrasebook
+from callqa.config.phrases import SUPPORTED_LANGUAGES, load_phrasebook
 from callqa.config.settings import Settings, load_settings
-from callqa.flows.parquet_sink import StagedCall, bulk_load, stage_call, staged_files
-from callqa.flows.process import process_call
 from callqa.flows.worker import toolkit_for
 from callqa.pipeline import store
+from callqa.pipeline.call import process_call
 from callqa.pipeline.discover import discover
 from callqa.pipeline.scoring import load_scorecard
-from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallSource, ConfigError, ModelUnavailable
+from callqa.pipeline.staging import StagedCall, bulk_load, stage_call, staged_files
+from callqa.pipeline.types import CallFailure, CallResult, CallSource, ConfigError, ModelUnavailable
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 
@@ -59,10 +60,21 @@ def _retry_transient(task, task_run, state) -> bool:
     return isinstance(exc, TransientCallError)
 
 
-@task(name="process_call", cache_policy=NO_CACHE, task_run_name="{source.path}", retries=2, retry_delay_seconds=10,
-      retry_condition_fn=_retry_transient)
-def process_call_task(source: CallSource, settings: Settings, local_slots: int = 1, staging_dir: str | None = None,
-                      run_id: str | None = None) -> CallResult | CallFailure | StagedCall:
+@task(
+    name="process_call",
+    cache_policy=NO_CACHE,
+    task_run_name="{source.path}",
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_retry_transient,
+)
+def process_call_task(
+    source: CallSource,
+    settings: Settings,
+    local_slots: int = 1,
+    staging_dir: str | None = None,
+    run_id: str | None = None,
+) -> CallResult | CallFailure | StagedCall:
     kit = toolkit_for(settings, local_slots)  # loaded once per worker process, then reused
     result = process_call(source, kit)
     if isinstance(result, CallFailure) and result.transient:
@@ -71,7 +83,9 @@ def process_call_task(source: CallSource, settings: Settings, local_slots: int =
         try:
             return stage_call(result, staging_dir, run_id, PIPELINE_VERSION)
         except OSError as e:  # a full or briefly unreachable shared disk
-            raise TransientCallError(CallFailure(source.path, source.call_id, "store", f"{source.path}: {e}", False, True)) from e
+            raise TransientCallError(
+                CallFailure(source.path, source.call_id, "store", f"{source.path}: {e}", False, True)
+            ) from e
     return result
 
 
@@ -110,7 +124,14 @@ def nightly_batch(
 
     con = store.connect(db_path)
     try:
-        counts: dict[str, Any] = {"discovered": 0, "skipped": 0, "processed": 0, "failed": 0, "flagged": 0, "audio_s": 0.0}
+        counts: dict[str, Any] = {
+            "discovered": 0,
+            "skipped": 0,
+            "processed": 0,
+            "failed": 0,
+            "flagged": 0,
+            "audio_s": 0.0,
+        }
         if staging:
             # Calls a killed run had staged but not loaded: load them first (they keep that run's id),
             # so they are not processed again.
@@ -120,8 +141,12 @@ def nightly_batch(
                 logger.info("loaded %d call(s) staged by an earlier run", counts["recovered"])
         stale = store.close_stale_runs(con)
         if stale:
-            logger.warning("closed %d run(s) left 'running' by a killed batch as 'crashed': %s", len(stale), ", ".join(stale))
-        run_id = store.start_run(con, "nightly_batch", str(input_dir), settings.model_dump(mode="json"), PIPELINE_VERSION)
+            logger.warning(
+                "closed %d run(s) left 'running' by a killed batch as 'crashed': %s", len(stale), ", ".join(stale)
+            )
+        run_id = store.start_run(
+            con, "nightly_batch", str(input_dir), settings.model_dump(mode="json"), PIPELINE_VERSION
+        )
         try:
             sources = discover(Path(input_dir), settings.batch.extensions, settings.batch.recursive)
             counts["discovered"] = len(sources)
@@ -131,8 +156,14 @@ def nightly_batch(
             if limit is not None:
                 todo = todo[:limit]
             where = f"Dask cluster ({n_workers} worker threads)" if cluster_slots else f"{n_workers} local worker(s)"
-            logger.info("run %s: %d recordings, %d already stored, %d to process on %s", run_id, len(sources),
-                        counts["skipped"], len(todo), where)
+            logger.info(
+                "run %s: %d recordings, %d already stored, %d to process on %s",
+                run_id,
+                len(sources),
+                counts["skipped"],
+                len(todo),
+                where,
+            )
             notify("start", {"run_id": run_id, "total": len(todo), **counts})
             if todo:
                 if cluster_slots:
@@ -140,12 +171,22 @@ def nightly_batch(
                     # so a typo fails the run once instead of failing every call on every worker.
                     for card in settings.scorecards:
                         load_scorecard(card)
-                    for lang in ("en", "zh"):
+                    for lang in SUPPORTED_LANGUAGES:
                         load_phrasebook(lang)
                 else:
                     toolkit_for(settings, n_workers)  # load the models before the first call is timed
-                _run_calls(con, run_id, todo, settings, n_workers, staging, counts, notify, logger,
-                           local_slots=1 if cluster_slots else n_workers)
+                _run_calls(
+                    con,
+                    run_id,
+                    todo,
+                    settings,
+                    n_workers,
+                    staging,
+                    counts,
+                    notify,
+                    logger,
+                    local_slots=1 if cluster_slots else n_workers,
+                )
             counts["wall_s"] = round(time.perf_counter() - t0, 3)
             store.finish_run(con, run_id, counts)
         except BaseException:
@@ -156,7 +197,7 @@ def nightly_batch(
         con.close()
     summary = {"run_id": run_id, "db_path": str(db_path), **counts}
     # counts, flagged calls and the report's path as a Prefect artifact (and the report, when configured)
-    from callqa.flows.report import publish_run
+    from callqa.flows.artifacts import publish_run
 
     summary["report"] = publish_run(summary, settings, logger)
     notify("finish", summary)
@@ -173,11 +214,23 @@ def _outcome(fut, source: CallSource) -> CallResult | CallFailure | StagedCall:
     except (ConfigError, ModelUnavailable):
         raise
     except Exception as e:  # noqa: BLE001 - e.g. a Dask worker that died (KilledWorker): retry next run
-        return CallFailure(source.path, source.call_id, "worker", f"{source.path}: {type(e).__name__}: {e}", False, True)
+        return CallFailure(
+            source.path, source.call_id, "worker", f"{source.path}: {type(e).__name__}: {e}", False, True
+        )
 
 
-def _run_calls(con, run_id: str, todo: list[CallSource], settings: Settings, n_workers: int, staging: str | None,
-               counts: dict, notify: ProgressFn, logger, local_slots: int = 1) -> None:
+def _run_calls(
+    con,
+    run_id: str,
+    todo: list[CallSource],
+    settings: Settings,
+    n_workers: int,
+    staging: str | None,
+    counts: dict,
+    notify: ProgressFn,
+    logger,
+    local_slots: int = 1,
+) -> None:
     # A bounded window of calls in flight keeps memory flat on a folder of thousands of calls:
     # a worker's decoded audio is released as soon as its result is written.
     window = max(2, 2 * n_workers)
@@ -218,7 +271,13 @@ def _run_calls(con, run_id: str, todo: list[CallSource], settings: Settings, n_w
             try:
                 stored = store.write_call(con, result, run_id, PIPELINE_VERSION)
             except Exception as e:  # noqa: BLE001 - the transaction rolled back; record it and go on
-                result = CallFailure(result.source.path, result.source.call_id, "store", f"{result.source.path}: {type(e).__name__}: {e}", False)
+                result = CallFailure(
+                    result.source.path,
+                    result.source.call_id,
+                    "store",
+                    f"{result.source.path}: {type(e).__name__}: {e}",
+                    False,
+                )
         if isinstance(result, CallResult):
             if stored:
                 counts["processed"] += 1
@@ -226,7 +285,9 @@ def _run_calls(con, run_id: str, todo: list[CallSource], settings: Settings, n_w
                 counts["flagged"] += int(any(s.flagged for s in result.scores))
             else:
                 counts["skipped"] += 1  # same bytes under another name in this batch
-            notify("call", {"path": result.source.path, "status": "stored" if stored else "duplicate", "result": result})
+            notify(
+                "call", {"path": result.source.path, "status": "stored" if stored else "duplicate", "result": result}
+            )
         else:
             store.write_failure(con, result, run_id)
             counts["failed"] += 1
@@ -257,16 +318,30 @@ def _api_for_dask_workers() -> Iterator[None]:
         yield
 
 
-def run_nightly(input_dir: str | Path, db_path: str | Path, config_path: str | Path | None = None,
-                workers: int | None = None, limit: int | None = None, progress: ProgressFn | None = None,
-                dask_address: str | None = None, parquet_dir: str | Path | None = None) -> dict[str, Any]:
+def run_nightly(
+    input_dir: str | Path,
+    db_path: str | Path,
+    config_path: str | Path | None = None,
+    workers: int | None = None,
+    limit: int | None = None,
+    progress: ProgressFn | None = None,
+    dask_address: str | None = None,
+    parquet_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Run the flow on a local thread pool sized to `workers`, or on the Dask cluster at `dask_address`
     (or `batch.dask_address`). Prefect runs ephemerally when no server is configured."""
     settings = load_settings(config_path)
     address = dask_address or settings.batch.dask_address
     n = workers or default_workers(settings)
-    params = dict(input_dir=str(input_dir), db_path=str(db_path), config_path=None if config_path is None else str(config_path),
-                  workers=n, limit=limit, progress=progress, parquet_dir=None if parquet_dir is None else str(parquet_dir))
+    params = dict(
+        input_dir=str(input_dir),
+        db_path=str(db_path),
+        config_path=None if config_path is None else str(config_path),
+        workers=n,
+        limit=limit,
+        progress=progress,
+        parquet_dir=None if parquet_dir is None else str(parquet_dir),
+    )
     if address:
         from prefect_dask import DaskTaskRunner
 

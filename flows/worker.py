@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from callqa.config.settings import Settings
-from callqa.flows.process import Toolkit, load_toolkit
+from callqa.pipeline.toolkit import Toolkit, load_toolkit
 
 _lock = threading.Lock()
 _kits: dict[str, Toolkit] = {}
@@ -104,9 +104,3 @@ def _match_torch_threads(threads: int) -> None:
 def loaded_toolkits() -> int:
     """How many Toolkits this process holds (tests check that a worker loads its models once)."""
     return len(_kits)
-
-
-def forget_toolkits() -> None:
-    """Drop this process's loaded models (tests; a long-lived worker after a model upgrade)."""
-    with _lock:
-        _kits.clear()

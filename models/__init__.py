@@ -1,1 +1,1 @@
-"""Model adapters (ASR, diarization, emotion, embeddings, VAD) and the resolver that finds them offline."""
+"""Model adapters (ASR, diarization, emotion, embeddings, VAD) and the getters that find them offline."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from callqa.config.settings import ASRSettings, ModelSettings
-from callqa.models.resolver import ResolvedModel, choose_device, resolve_asr
+from callqa.models.device import choose_device
+from callqa.models.getter import ResolvedModel, resolve_asr
 from callqa.pipeline.types import SAMPLE_RATE, ModelUnavailable, Segment, Word
 
 # Below this there is nothing Whisper can transcribe; faster-whisper would still "detect" a language.

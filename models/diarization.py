@@ -1,49 +1,49 @@
-"""Speaker diarization models: the real pyannote.audio pipeline, and an offline diarizer.
+"""Speaker diarization: the Diarizer protocol, the pyannote.audio adapter, and choosing one.
 
-Both return a pyannote.core `Annotation` (labels SPEAKER_00, SPEAKER_01, ... in order of first
-speech), so everything downstream is the same whichever ran.
+Every diarizer returns a pyannote.core `Annotation` (labels SPEAKER_00, SPEAKER_01, ... in order
+of first speech), so everything downstream is the same whichever ran.
 
 * `PyannoteDiarizer` loads a pyannote speaker-diarization pipeline from a local directory (its
   config.yaml, with the checkpoints it names) or a hub id with a token, and runs it on the
   16 kHz waveform in memory (never a path: pyannote would re-decode and downmix the file).
-* `OfflineDiarizer` needs no hub: Silero VAD (the ONNX model bundled in faster-whisper) finds
-  speech; a GE2E speaker encoder (Resemblyzer's weights, see speaker_embedding.py) embeds 1.6 s
-  windows sliding over the speech; the embeddings are centred on the call's mean (voices on one
-  line share a lot) and grouped by spectral clustering (scikit-learn) with the speaker count from
-  config (or chosen by silhouette between min and max); centroid refinement, a per-frame
-  re-scoring with windows weighted towards their centre, Viterbi smoothing with a switch
-  penalty, and snapping changes to a nearby pause put the boundaries back at 10 ms resolution.
-  Where the speaker changes with no pause at all, the frames that cannot be told apart are
-  labelled with both speakers (overlapped speech).
+* `OfflineDiarizer` (offline_diarizer.py) needs no hub: Silero VAD, GE2E speaker embeddings,
+  spectral clustering (clustering.py) and Viterbi resegmentation.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from pyannote.core import Annotation, Segment
+from pyannote.core import Annotation
 
-from callqa.config.settings import DiarizationSettings, ModelSettings
-from callqa.pipeline.types import ModelUnavailable
-
-SR = 16_000
-FRAME_S = 0.01  # mel frame hop: the offline diarizer's time resolution
-VAD_CHUNK = 512  # Silero's window at 16 kHz (32 ms)
+from callqa.config.settings import ModelSettings
+from callqa.pipeline.types import SAMPLE_RATE, ModelUnavailable
 
 
 class Diarizer(Protocol):
     method: str  # "pyannote" | "offline-ge2e"
     description: str
 
-    def __call__(self, waveform: np.ndarray, *, num_speakers: int | None = None,
-                 min_speakers: int | None = None, max_speakers: int | None = None) -> Annotation: ...
+    def __call__(
+        self,
+        waveform: np.ndarray,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Annotation: ...
 
-    def diarize(self, waveform: np.ndarray, *, num_speakers: int | None = None, min_speakers: int | None = None,
-                max_speakers: int | None = None) -> tuple[Annotation, list[tuple[float, float]]]:
+    def diarize(
+        self,
+        waveform: np.ndarray,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> tuple[Annotation, list[tuple[float, float]]]:
         """The annotation and the spans whose speaker the diarizer could not tell (may be empty)."""
         ...
 
@@ -86,7 +86,7 @@ class PyannoteDiarizer:
     method: str = "pyannote"
 
     @classmethod
-    def load(cls, name: str, *, token: str | None = None, cache_dir: Path | None = None) -> "PyannoteDiarizer":
+    def load(cls, name: str, *, token: str | None = None, cache_dir: Path | None = None) -> PyannoteDiarizer:
         """Load from a local directory (config.yaml inside) or a hub id (needs the hub and a token)."""
         try:
             from pyannote.audio import Pipeline
@@ -100,9 +100,11 @@ class PyannoteDiarizer:
                     raise ModelUnavailable(path, "not a pyannote pipeline directory: no config.yaml inside")
                 source = str(path / "config.yaml")
             elif path.suffix not in (".yaml", ".yml"):
-                raise ModelUnavailable(path, "models.diarization.pipeline must be a pipeline directory, its config.yaml, or a hub id")
+                raise ModelUnavailable(
+                    path, "models.diarization.pipeline must be a pipeline directory, its config.yaml, or a hub id"
+                )
         else:
-            from callqa.models.resolver import resolve_generic
+            from callqa.models.getter import resolve_generic
 
             resolved = resolve_generic("diarization", name, cache_dir, hf_token=token)  # raises when unreachable
             source = resolved.location if resolved.source != "hub" else name
@@ -114,10 +116,15 @@ class PyannoteDiarizer:
         except ModelUnavailable:
             raise
         except Exception as e:  # bad yaml, missing checkpoints, gated repo, no network
-            raise ModelUnavailable(path if path.exists() else None,
-                                   f"cannot load pyannote pipeline '{name}': {type(e).__name__}: {e}") from e
+            raise ModelUnavailable(
+                path if path.exists() else None, f"cannot load pyannote pipeline '{name}': {type(e).__name__}: {e}"
+            ) from e
         if pipeline is None:  # pyannote returns None (and prints) for gated/unauthorised repos
-            raise ModelUnavailable(None, f"pyannote pipeline '{name}' could not be loaded (gated repo without an accepted licence or a valid HF token?)")
+            raise ModelUnavailable(
+                None,
+                f"pyannote pipeline '{name}' could not be loaded (gated repo without an "
+                "accepted licence or a valid HF token?)",
+            )
         try:
             import torch
 
@@ -127,14 +134,23 @@ class PyannoteDiarizer:
             pass
         return cls(pipeline, f"pyannote.audio pipeline {name}")
 
-    def __call__(self, waveform: np.ndarray, *, num_speakers: int | None = None,
-                 min_speakers: int | None = None, max_speakers: int | None = None) -> Annotation:
+    def __call__(
+        self,
+        waveform: np.ndarray,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Annotation:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))[None, :]
-        kwargs = {k: v for k, v in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
-                                     ("max_speakers", max_speakers)) if v is not None}
-        out = self.pipeline({"waveform": x, "sample_rate": SR}, **kwargs)
+        kwargs = {
+            k: v
+            for k, v in (("num_speakers", num_speakers), ("min_speakers", min_speakers), ("max_speakers", max_speakers))
+            if v is not None
+        }
+        out = self.pipeline({"waveform": x, "sample_rate": SAMPLE_RATE}, **kwargs)
         # pyannote.audio 4 returns DiarizeOutput(speaker_diarization=..., exclusive_...); 3.x an Annotation
         ann = getattr(out, "speaker_diarization", out)
         if not isinstance(ann, Annotation):
@@ -146,370 +162,6 @@ class PyannoteDiarizer:
         return self(waveform, **kwargs), []
 
 
-# --------------------------------------------------------------------------- offline diarizer
-
-
-@dataclass(frozen=True)
-class OfflineParams:
-    vad_onset: float = 0.5
-    vad_offset: float = 0.35
-    min_speech_s: float = 0.1
-    min_silence_s: float = 0.2
-    speech_pad_s: float = 0.04
-    window_frames: int = 160  # 1.6 s, what GE2E was trained on
-    step_frames: int = 40
-    switch_penalty: float = 6.0  # Viterbi: cost of a speaker change, in units of frame log-score
-    temperature: float = 0.05  # cosine differences → log-scores
-    # overlap: at a change with no pause, frames whose top-two score gap is under this share of
-    # the call's median gap count as both speakers
-    overlap_rel: float = 0.3
-    # uncertain: a turn whose mean top-two gap is under this share of the call's median is
-    # reported as not attributable (roles then give less weight to what was said there)
-    uncertain_rel: float = 0.3
-    overlap_max_s: float = 2.5
-    snap_s: float = 0.6  # a change this close to a pause moves to the pause (and is no overlap)
-    overlap_min_s: float = 0.2
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index pairs of the True runs in a boolean array."""
-    if mask.size == 0:
-        return []
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
-
-
-def speech_regions(probs: np.ndarray, chunk_s: float, p: OfflineParams, duration_s: float) -> list[tuple[float, float]]:
-    """Hysteresis over Silero frame probabilities → padded, merged speech regions in seconds."""
-    active = np.zeros(len(probs), bool)
-    on = False
-    for i, pr in enumerate(probs):
-        if not on and pr >= p.vad_onset:
-            on = True
-        elif on and pr < p.vad_offset:
-            on = False
-        active[i] = on
-    regions = [(a * chunk_s - p.speech_pad_s, b * chunk_s + p.speech_pad_s) for a, b in _runs(active)]
-    merged: list[list[float]] = []
-    for s, e in regions:
-        s, e = max(0.0, s), min(duration_s, e)
-        if merged and s - merged[-1][1] < p.min_silence_s:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    return [(s, e) for s, e in merged if e - s >= p.min_speech_s]
-
-
-def _viterbi(scores: np.ndarray, penalty: float, breaks: np.ndarray) -> np.ndarray:
-    """Best label path over frames; switching costs `penalty`, except right after a silence."""
-    n, k = scores.shape
-    back = np.zeros((n, k), np.int32)
-    acc = scores[0].copy()
-    for t in range(1, n):
-        pen = 0.0 if breaks[t] else penalty
-        stay = acc
-        best_prev = int(np.argmax(acc))
-        switch = acc[best_prev] - pen
-        choose_switch = switch > stay
-        back[t] = np.where(choose_switch, best_prev, np.arange(k))
-        acc = np.where(choose_switch, switch, stay) + scores[t]
-    path = np.zeros(n, np.int32)
-    path[-1] = int(np.argmax(acc))
-    for t in range(n - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
-
-
-def center(emb: np.ndarray) -> np.ndarray:
-    """Subtract the call's mean embedding and renormalise.
-
-    GE2E places every voice of one call (same line, same codec, same room) in one tight cone:
-    cosine 0.85 between two different speakers of the pyannote sample. What tells them apart is
-    the residual around the call's mean, so clustering works on that (window purity on the
-    sample: 0.57 raw → 0.96 centred)."""
-    return _unit(emb - emb.mean(axis=0, keepdims=True))
-
-
-def _spectral(emb_c: np.ndarray, k: int, scale: float) -> np.ndarray:
-    from sklearn.cluster import SpectralClustering
-
-    affinity = np.exp(scale * (emb_c @ emb_c.T))
-    return SpectralClustering(n_clusters=k, affinity="precomputed", random_state=0,
-                              assign_labels="cluster_qr").fit_predict(affinity)
-
-
-def cluster_embeddings(emb: np.ndarray, num_speakers: int | None, min_speakers: int | None,
-                       max_speakers: int | None, scale: float = 3.0) -> np.ndarray:
-    """Cluster labels for window embeddings: spectral clustering of the call-centred embeddings
-    with the given count, else the count in [min, max] with the best silhouette."""
-    from sklearn.metrics import silhouette_score
-
-    n = len(emb)
-    if n < 3 or num_speakers == 1:
-        return np.zeros(n, int)
-    emb_c = center(emb)
-    if num_speakers is not None:
-        return _spectral(emb_c, min(num_speakers, n - 1), scale)
-    lo = max(1, min_speakers or 1)
-    hi = max(lo, min(max_speakers or 4, n - 1))
-    best_s, best = -1.0, np.zeros(n, int)
-    for k in range(max(2, lo), hi + 1):
-        lab = _spectral(emb_c, k, scale)
-        if len(set(lab.tolist())) < 2:
-            continue
-        s = float(silhouette_score(emb_c, lab, metric="cosine"))
-        if s > best_s:
-            best_s, best = s, lab
-    if lo <= 1 and len(set(best.tolist())) > 1:
-        # One speaker when the clusters' raw centroids are as close as one voice to itself.
-        cents = _unit(np.stack([emb[best == c].mean(0) for c in sorted(set(best.tolist()))]))
-        off = cents @ cents.T
-        if off[~np.eye(len(off), dtype=bool)].max() > 0.97:
-            return np.zeros(n, int)
-    return best
-
-
-@dataclass(frozen=True)
-class FrameAnalysis:
-    regions: list[tuple[float, float]]  # VAD speech, seconds
-    speech_frames: np.ndarray  # indices of the 10 ms frames inside speech
-    frame_sims: np.ndarray  # (speech frames, k) cosine to each speaker's centroid (call-centred)
-    path: np.ndarray  # speaker index per speech frame after Viterbi smoothing
-    k: int  # speakers found (0: no speech)
-    n_windows: int
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for the bench
-
-
-@dataclass
-class OfflineDiarizer:
-    encoder: object  # callqa.models.speaker_embedding.SpeakerEncoder
-    vad: object  # faster_whisper.vad.SileroVADModel
-    description: str
-    params: OfflineParams = field(default_factory=OfflineParams)
-    method: str = "offline-ge2e"
-
-    @classmethod
-    def load(cls, settings: DiarizationSettings | None = None) -> "OfflineDiarizer":
-        from faster_whisper.vad import SileroVADModel
-
-        from callqa.models.resolver import find_bundled_vad
-        from callqa.models.speaker_embedding import SpeakerEncoder
-
-        settings = settings or DiarizationSettings()
-        onnx = find_bundled_vad()
-        if onnx is None:
-            raise ModelUnavailable(None, "offline diarization needs the Silero VAD ONNX bundled with faster-whisper; reinstall faster-whisper")
-        encoder = SpeakerEncoder.load(settings.embedding)
-        params = OfflineParams(window_frames=int(round(settings.window_s / FRAME_S)),
-                               step_frames=int(round(settings.step_s / FRAME_S)))
-        desc = f"offline: Silero VAD ({onnx.name}) + {encoder.description} + spectral clustering + Viterbi resegmentation"
-        return cls(encoder, SileroVADModel(str(onnx)), desc, params)
-
-    # -- stages, separately callable for tests and the bench
-
-    def vad_probs(self, wav: np.ndarray) -> np.ndarray:
-        pad = (-len(wav)) % VAD_CHUNK
-        x = np.pad(wav.astype(np.float32, copy=False), (0, pad))
-        return np.asarray(self.vad(x)).reshape(-1)
-
-    def speech(self, wav: np.ndarray) -> list[tuple[float, float]]:
-        return speech_regions(self.vad_probs(wav), VAD_CHUNK / SR, self.params, len(wav) / SR)
-
-    def analyse(self, waveform: np.ndarray, *, num_speakers: int | None = None,
-                min_speakers: int | None = None, max_speakers: int | None = None) -> "FrameAnalysis":
-        """VAD → window embeddings → clusters → per-frame speaker scores and the smoothed path."""
-        from callqa.models.speaker_embedding import loudness_gain
-
-        import time
-
-        p = self.params
-        tm: dict[str, float] = {}
-        t0 = time.perf_counter()
-
-        def lap(name: str) -> None:
-            nonlocal t0
-            now = time.perf_counter()
-            tm[name] = tm.get(name, 0.0) + now - t0
-            t0 = now
-
-        wav = np.ascontiguousarray(waveform, dtype=np.float32)
-        regions = self.speech(wav)
-        lap("vad")
-        empty = FrameAnalysis(regions, np.zeros(0, np.int64), np.zeros((0, 1)), np.zeros(0, np.int32), 0, 0)
-        if not regions:
-            return empty
-        mel = self.encoder.mel(wav)  # frame i centred at i * 10 ms
-        n_mel = mel.shape[0]
-        speech_frames = np.concatenate([np.arange(int(round(s / FRAME_S)), min(n_mel, int(round(e / FRAME_S))))
-                                        for s, e in regions]).astype(np.int64)
-        if speech_frames.size == 0:
-            return empty
-        lap("mel")
-        mask = np.zeros(len(wav), bool)
-        for s, e in regions:
-            mask[int(s * SR):int(e * SR)] = True
-        mel = mel * loudness_gain(wav, mask) ** 2  # power spectrogram scales with gain squared
-        # Windows slide over the speech-only frame stream, so silences never dilute an embedding.
-        stream = mel[speech_frames]
-        n = len(stream)
-        W = min(p.window_frames, max(n, 1))
-        starts = np.arange(0, max(1, n - W + 1), p.step_frames)
-        if starts[-1] + W < n:
-            starts = np.append(starts, n - W)
-        emb = self.encoder.embed_frames(stream, starts, W)
-        lap("embeddings")
-
-        labels = cluster_embeddings(emb, num_speakers, min_speakers, max_speakers)
-        k = int(labels.max()) + 1
-        emb_c = center(emb) if k > 1 else emb
-        centroids = _unit(np.stack([emb_c[labels == c].mean(0) for c in range(k)]))
-        for _ in range(5):  # refine: reassign windows to the nearest centroid
-            new = np.argmax(emb_c @ centroids.T, axis=1)
-            if np.array_equal(new, labels) or len(set(new.tolist())) < k:
-                break
-            labels = new
-            centroids = _unit(np.stack([emb_c[labels == c].mean(0) for c in range(k)]))
-        sims = emb_c @ centroids.T  # (windows, k)
-        lap("clustering")
-
-        # Per-frame score: windows covering the frame, weighted by a Hann bump centred in each window,
-        # so a frame is judged mostly by the windows that have it in their middle.
-        weight = np.hanning(W + 2)[1:-1]
-        acc = np.zeros((n, k))
-        wsum = np.zeros(n)
-        for i, s in enumerate(starts):
-            acc[s:s + W] += weight[:, None] * sims[i][None, :]
-            wsum[s:s + W] += weight
-        frame_sims = acc / np.maximum(wsum, 1e-9)[:, None]
-        if k == 1:
-            path = np.zeros(n, np.int32)
-        else:
-            breaks = np.zeros(n, bool)
-            breaks[1:] = np.diff(speech_frames) > 1  # a silence: a change there is free
-            path = _snap_to_pauses(_viterbi(frame_sims / p.temperature, p.switch_penalty, breaks), breaks,
-                                   int(round(p.snap_s / FRAME_S)))
-        lap("resegmentation")
-        return FrameAnalysis(regions, speech_frames, frame_sims, path, k, len(starts), tm)
-
-    def __call__(self, waveform: np.ndarray, *, num_speakers: int | None = None,
-                 min_speakers: int | None = None, max_speakers: int | None = None) -> Annotation:
-        return self.diarize(waveform, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)[0]
-
-    def diarize(self, waveform: np.ndarray, *, num_speakers: int | None = None, min_speakers: int | None = None,
-                max_speakers: int | None = None) -> tuple[Annotation, list[tuple[float, float]]]:
-        fa = self.analyse(waveform, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)
-        return self._annotation(fa), self.uncertain_spans(fa)
-
-    def uncertain_spans(self, fa: "FrameAnalysis") -> list[tuple[float, float]]:
-        """Turns whose windows sit between the speakers' centroids on average.
-
-        Short turns (a 1-2 s greeting at the very start, a backchannel) are embedded with windows
-        that reach into the neighbouring turns or cover them alone at the edge of the stream; on
-        one real call (aws-lca Auto_Repairs_49 mixed to mono) the agent's opening line scored 0.06
-        vs -0.05 against the two centroids where the call's median gap is ~0.6, and was given to
-        the customer. Such spans are labelled all the same (something must be), but reported."""
-        p = self.params
-        if fa.k < 2 or fa.frame_sims.shape[0] == 0:
-            return []
-        gap = _top2_gap(fa.frame_sims)
-        limit = p.uncertain_rel * float(np.median(gap))
-        out = []
-        for a, b in _runs_labels(fa.path, fa.speech_frames):  # one turn: a speaker's run up to a pause or a change
-            if float(gap[a:b].mean()) < limit:
-                out.append((round(float(fa.speech_frames[a] * FRAME_S), 2), round(float(fa.speech_frames[b - 1] * FRAME_S + FRAME_S), 2)))
-        return out
-
-    def _annotation(self, fa: "FrameAnalysis") -> Annotation:
-        ann = Annotation()
-        if fa.k == 0:
-            return ann
-        times = fa.speech_frames * FRAME_S
-        for a, b in _runs_labels(fa.path, fa.speech_frames):
-            ann[Segment(float(times[a]), float(times[b - 1] + FRAME_S))] = f"S{fa.path[a]}"
-        if fa.k >= 2:
-            for n, (seg, who) in enumerate(self._overlaps(fa.frame_sims, fa.path, fa.speech_frames)):
-                ann[seg, f"overlap{n}"] = f"S{who}"
-        return relabel(ann)
-
-    def _overlaps(self, frame_sims: np.ndarray, path: np.ndarray, speech_frames: np.ndarray):
-        """Both voices at once, estimated where the frame scores cannot tell the two speakers
-        apart *and* the speaker changes without any pause in between (in conversation a change
-        with no silence at all is mostly one party starting before the other has finished). The
-        span is that ambiguous band around the change; returns (segment, label to add) pairs that
-        put the missing speaker on each side of the change."""
-        p = self.params
-        gap = _top2_gap(frame_sims)
-        typical = float(np.median(gap)) if gap.size else 0.0
-        ambiguous = gap < p.overlap_rel * typical
-        contiguous = np.ones(len(path), bool)
-        contiguous[1:] = np.diff(speech_frames) == 1
-        reach = int(round(p.snap_s / FRAME_S))
-        out = []
-        for c in np.flatnonzero((np.diff(path) != 0) & contiguous[1:]) + 1:
-            a = c
-            while a > 0 and ambiguous[a - 1] and contiguous[a]:
-                a -= 1
-            b = c
-            while b < len(path) and ambiguous[b] and contiguous[b]:
-                b += 1
-            if not (p.overlap_min_s <= (b - a) * FRAME_S <= p.overlap_max_s):
-                continue
-            lo, hi = max(0, c - reach), min(len(path), c + reach)
-            if not contiguous[lo + 1:hi].all():
-                continue  # a pause nearby: an ordinary turn change blurred by the windows
-            before, after = int(path[c - 1]), int(path[c])
-            t = lambda i: float(speech_frames[i] * FRAME_S)  # noqa: E731
-            if c > a:
-                out.append((Segment(t(a), t(c - 1) + FRAME_S), after))  # the newcomer already talking
-            if b > c:
-                out.append((Segment(t(c), t(b - 1) + FRAME_S), before))  # the first speaker still talking
-        return out
-
-
-def _top2_gap(frame_sims: np.ndarray) -> np.ndarray:
-    """Per frame: how far the best speaker's score is ahead of the runner-up's (0 = can't tell)."""
-    top2 = np.sort(frame_sims, axis=1)[:, -2:]
-    return top2[:, 1] - top2[:, 0]
-
-
-def _snap_to_pauses(path: np.ndarray, breaks: np.ndarray, reach: int) -> np.ndarray:
-    """Move a speaker change that falls inside continuous speech to the nearest pause within
-    `reach` frames: 1.6 s windows blur the scores around a change, while people mostly take
-    turns at a pause."""
-    path = path.copy()
-    brk = np.flatnonzero(breaks)
-    if brk.size == 0:
-        return path
-    for c in np.flatnonzero(np.diff(path) != 0) + 1:
-        if breaks[c]:
-            continue
-        j = int(np.searchsorted(brk, c))
-        near = [b for b in (brk[j - 1] if j > 0 else None, brk[j] if j < brk.size else None)
-                if b is not None and abs(int(b) - int(c)) <= reach]
-        if not near:
-            continue
-        b = min(near, key=lambda x: abs(int(x) - int(c)))
-        before, after = path[c - 1], path[c]
-        if b > c and np.all(path[c:b] == after):
-            path[c:b] = before
-        elif b < c and np.all(path[b:c] == before):
-            path[b:c] = after
-    return path
-
-
-def _runs_labels(path: np.ndarray, speech_frames: np.ndarray) -> list[tuple[int, int]]:
-    """[a, b) index runs of constant label and contiguous frames."""
-    if len(path) == 0:
-        return []
-    cut = np.flatnonzero((np.diff(path) != 0) | (np.diff(speech_frames) > 1)) + 1
-    bounds = np.concatenate([[0], cut, [len(path)]])
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
-
-
 # --------------------------------------------------------------------------- choosing one
 
 
@@ -519,6 +171,8 @@ def load_diarizer(settings: ModelSettings, search_dirs: list[Path] | None = None
     A configured pipeline that fails to load is an error (the user asked for it); one merely
     found on disk that fails falls back to the offline diarizer, saying why in its description.
     """
+    from callqa.models.offline_diarizer import OfflineDiarizer  # it imports relabel from here
+
     d = settings.diarization
     if d.pipeline:
         return PyannoteDiarizer.load(d.pipeline, token=settings.hf_token, cache_dir=settings.cache_dir)
@@ -534,8 +188,3 @@ def load_diarizer(settings: ModelSettings, search_dirs: list[Path] | None = None
     if note:
         off.description += note
     return off
-
-
-def env_search_dirs() -> list[str]:
-    extra = os.environ.get("CALLQA_PYANNOTE_DIRS", "")
-    return [x for x in extra.split(os.pathsep) if x]

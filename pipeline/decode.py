@@ -68,8 +68,7 @@ def decode(path: str | Path, target_sr: int = SAMPLE_RATE, max_channels: int = 2
     except av.error.InvalidDataError as e:
         raise AudioError(
             path,
-            "not an audio file: ffmpeg does not recognise the format "
-            "(wrong extension, or a corrupt/truncated header)",
+            "not an audio file: ffmpeg does not recognise the format (wrong extension, or a corrupt/truncated header)",
         ) from e
     except av.error.FFmpegError as e:
         raise AudioError(path, f"cannot open: {e.strerror or e}") from e
@@ -147,7 +146,8 @@ def decode(path: str | Path, target_sr: int = SAMPLE_RATE, max_channels: int = 2
     peak = max(max(float(c.max()), -float(c.min())) for c in channels)
     if peak < SILENCE_PEAK:
         raise AudioError(
-            path, f"silent: digital silence, no channel rises above {_dbfs(SILENCE_PEAK)} dBFS (peak {_dbfs(peak)} dBFS)"
+            path,
+            f"silent: digital silence, no channel rises above {_dbfs(SILENCE_PEAK)} dBFS (peak {_dbfs(peak)} dBFS)",
         )
 
     return DecodedAudio(

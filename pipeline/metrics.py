@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
+from callqa.pipeline.spans import total_length
 from callqa.pipeline.types import Utterance
-
-
-def _union_length(spans: list[tuple[float, float]]) -> float:
-    total, cur_s, cur_e = 0.0, None, None
-    for s, e in sorted(spans):
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                total += cur_e - cur_s
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    if cur_e is not None:
-        total += cur_e - cur_s
-    return total
 
 
 def talk_metrics(utterances: list[Utterance], duration_s: float) -> dict[str, float | None]:
@@ -24,8 +11,8 @@ def talk_metrics(utterances: list[Utterance], duration_s: float) -> dict[str, fl
     spans: dict[str, list[tuple[float, float]]] = {}
     for u in utterances:
         spans.setdefault(u.role, []).extend((w.start, w.end) for w in u.words if w.end > w.start)
-    talk = {role: _union_length(s) for role, s in spans.items()}
-    everyone = _union_length([x for s in spans.values() for x in s])
+    talk = {role: total_length(s) for role, s in spans.items()}
+    everyone = total_length([x for s in spans.values() for x in s])
     agent, customer = talk.get("agent", 0.0), talk.get("customer", 0.0)
     known = agent + customer
     return {

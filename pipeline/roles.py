@@ -16,9 +16,11 @@ carries its role and the decision's confidence.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from callqa.pipeline.spans import overlap
 from callqa.pipeline.speakers import speaker_for_channel
 from callqa.pipeline.types import ConfigError, Event, RoleDecision, Utterance
 
@@ -85,12 +87,15 @@ def _uncertain_share(start: float, end: float, uncertain: Sequence[tuple[float, 
         return 0.0
     if end <= start:
         return 1.0 if any(s <= start <= e for s, e in uncertain) else 0.0
-    return min(1.0, sum(max(0.0, min(end, e) - max(start, s)) for s, e in uncertain) / (end - start))
+    return min(1.0, sum(overlap(start, end, s, e) for s, e in uncertain) / (end - start))
 
 
-def role_evidence(utterances: Sequence[Utterance], events: Sequence[Event],
-                  metadata: Mapping[str, Any] | None = None,
-                  uncertain: Sequence[tuple[float, float]] = ()) -> tuple[dict[str, float], dict[str, list[str]]]:
+def role_evidence(
+    utterances: Sequence[Utterance],
+    events: Sequence[Event],
+    metadata: Mapping[str, Any] | None = None,
+    uncertain: Sequence[tuple[float, float]] = (),
+) -> tuple[dict[str, float], dict[str, list[str]]]:
     """Agent score per speaker and the cues behind it (e.g. "greeting@3.2s").
 
     `uncertain`: spans whose speaker the diarizer could not tell; a cue there counts
@@ -116,14 +121,22 @@ def role_evidence(utterances: Sequence[Utterance], events: Sequence[Event],
         add(e.speaker, w * max(0.5, min(1.0, e.confidence or 1.0)), f"{e.type}@{e.start:.1f}s", e.start, e.end)
     if len(speakers) > 1:
         first = ordered[0]
-        add(first.speaker, FIRST_SPEAKER_WEIGHT[_direction(metadata)],
-            f"spoke_first({_direction(metadata) or 'direction unknown'})", first.start, first.end)
+        add(
+            first.speaker,
+            FIRST_SPEAKER_WEIGHT[_direction(metadata)],
+            f"spoke_first({_direction(metadata) or 'direction unknown'})",
+            first.start,
+            first.end,
+        )
     return score, cues
 
 
-def decide_by_evidence(utterances: Sequence[Utterance], events: Sequence[Event],
-                       metadata: Mapping[str, Any] | None = None,
-                       uncertain: Sequence[tuple[float, float]] = ()) -> RoleDecision:
+def decide_by_evidence(
+    utterances: Sequence[Utterance],
+    events: Sequence[Event],
+    metadata: Mapping[str, Any] | None = None,
+    uncertain: Sequence[tuple[float, float]] = (),
+) -> RoleDecision:
     """The best-scoring speaker is the agent, every other speaker a customer.
 
     Confidence is a logistic of the margin between the top two scores: 0.5 when the evidence
@@ -132,8 +145,9 @@ def decide_by_evidence(utterances: Sequence[Utterance], events: Sequence[Event],
     score, cues = role_evidence(utterances, events, metadata, uncertain)
     if len(score) < 2:
         only = next(iter(score), None)
-        return RoleDecision(mapping={}, confidence=0.0,
-                            method="undetermined:single-speaker" + (f"({only})" if only else ""))
+        return RoleDecision(
+            mapping={}, confidence=0.0, method="undetermined:single-speaker" + (f"({only})" if only else "")
+        )
     ranked = sorted(score, key=lambda s: (-score[s], list(score).index(s)))
     agent = ranked[0]
     margin = score[agent] - score[ranked[1]]
@@ -175,14 +189,19 @@ def assign_roles(
             # One voice track and no diarization: the roles cannot be told apart from the audio alone.
             decision = RoleDecision(mapping={}, confidence=0.0, method="undetermined:mono-single-speaker")
     out = [
-        replace(u, role=decision.mapping.get(u.speaker, "unknown"),
-                role_confidence=decision.confidence if u.speaker in decision.mapping else 0.0)
+        replace(
+            u,
+            role=decision.mapping.get(u.speaker, "unknown"),
+            role_confidence=decision.confidence if u.speaker in decision.mapping else 0.0,
+        )
         for u in utterances
     ]
     return out, decision
 
 
-def detect_role_evidence(call_id: str, utterances: Sequence[Utterance], language: str | None, text_kit: Any) -> list[Event]:
+def detect_role_evidence(
+    call_id: str, utterances: Sequence[Utterance], language: str | None, text_kit: Any
+) -> list[Event]:
     """The text detectors' events over the utterances with roles unknown (so every speaker's
     lines are checked against every list); `text_kit` is a TextDetectorKit built once per worker."""
     from callqa.pipeline.detectors.text import detect_text_events
@@ -191,8 +210,9 @@ def detect_role_evidence(call_id: str, utterances: Sequence[Utterance], language
     return detect_text_events(call_id, unknown, language, text_kit)
 
 
-def needs_evidence(n_channels: int, channel_map: Mapping[int, str] | None, metadata: Mapping[str, Any] | None,
-                   path: str | None = None) -> bool:
+def needs_evidence(
+    n_channels: int, channel_map: Mapping[int, str] | None, metadata: Mapping[str, Any] | None, path: str | None = None
+) -> bool:
     """Whether roles must come from what was said: mono, or stereo with no channel map at all."""
     if n_channels <= 1:
         return True

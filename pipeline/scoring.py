@@ -20,22 +20,18 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from callqa.config.settings import bundled_path, read_yaml
+from callqa.config.phrases import SUPPORTED_LANGUAGES
+from callqa.config.settings import StrictModel, bundled_path, load_yaml_model
 from callqa.pipeline.detectors import EVENT_TYPES, METRICS
 from callqa.pipeline.types import CallScore, ConfigError, CriterionResult, Event
 
 GRADE_ORDER = ("poor", "fair", "good", "excellent")
-GRADE_LABELS_ZH = {"excellent": "优", "good": "良", "fair": "中", "poor": "差", "na": "不适用"}
 
 PASS, FAIL, NA = "pass", "fail", "na"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _known_event(v: str) -> str:
@@ -44,7 +40,7 @@ def _known_event(v: str) -> str:
     return v
 
 
-class EventRule(_Strict):
+class EventRule(StrictModel):
     """Passes when min_count..max_count matching events exist (`event`) or none does (`absent`)."""
 
     event: str | None = None
@@ -73,7 +69,7 @@ class EventRule(_Strict):
         )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "EventRule":
+    def _consistent(self) -> EventRule:
         if (self.event is None) == (self.absent is None):
             raise ValueError("a rule needs exactly one of `event` or `absent`")
         if self.max_count is not None and self.max_count < self.min_count and self.event is not None:
@@ -81,7 +77,7 @@ class EventRule(_Strict):
         return self
 
 
-class MetricRule(_Strict):
+class MetricRule(StrictModel):
     """Passes when the call metric lies in [min, max]; an unmeasured metric gives `if_missing`."""
 
     metric: str
@@ -97,7 +93,7 @@ class MetricRule(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _bounds(self) -> "MetricRule":
+    def _bounds(self) -> MetricRule:
         if self.min is None and self.max is None:
             raise ValueError("a metric rule needs `min`, `max` or both")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -105,17 +101,17 @@ class MetricRule(_Strict):
         return self
 
 
-class AllRule(_Strict):
-    all: list["Rule"] = Field(min_length=1)
+class AllRule(StrictModel):
+    all: list[Rule] = Field(min_length=1)
 
 
-class AnyRule(_Strict):
-    any: list["Rule"] = Field(min_length=1)
+class AnyRule(StrictModel):
+    any: list[Rule] = Field(min_length=1)
 
 
-class NotRule(_Strict):
+class NotRule(StrictModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    not_: "Rule" = Field(alias="not")
+    not_: Rule = Field(alias="not")
 
 
 def _rule_kind(v: object) -> str:
@@ -130,13 +126,7 @@ def _rule_kind(v: object) -> str:
 # The discriminator picks the rule kind from its keys, so a mistake is reported once, against the
 # kind the author meant, instead of once per possible kind.
 Rule = Annotated[
-    Union[
-        Annotated[EventRule, Tag("Event")],
-        Annotated[MetricRule, Tag("Metric")],
-        Annotated[AllRule, Tag("All")],
-        Annotated[AnyRule, Tag("Any")],
-        Annotated[NotRule, Tag("Not")],
-    ],
+    Annotated[EventRule, Tag("Event")] | Annotated[MetricRule, Tag("Metric")] | Annotated[AllRule, Tag("All")] | Annotated[AnyRule, Tag("Any")] | Annotated[NotRule, Tag("Not")],
     Discriminator(_rule_kind),
 ]
 AllRule.model_rebuild()
@@ -144,7 +134,7 @@ AnyRule.model_rebuild()
 NotRule.model_rebuild()
 
 
-class Criterion(_Strict):
+class Criterion(StrictModel):
     id: str
     name: str | None = None
     description: str | None = None
@@ -155,53 +145,53 @@ class Criterion(_Strict):
     applies_when: Rule | None = None  # not applicable unless this passes (e.g. hold etiquette only with a hold)
 
     @model_validator(mode="after")
-    def _points(self) -> "Criterion":
+    def _points(self) -> Criterion:
         if self.points is None and not self.auto_fail:
             raise ValueError("`points` is required (only auto-fail criteria may omit it)")
         return self
 
 
-class Section(_Strict):
+class Section(StrictModel):
     id: str
     name: str | None = None
     criteria: list[Criterion] = Field(min_length=1)
 
 
-class Grades(_Strict):
+class Grades(StrictModel):
     excellent: float = Field(ge=0, le=100)
     good: float = Field(ge=0, le=100)
     fair: float = Field(ge=0, le=100)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Grades":
+    def _ordered(self) -> Grades:
         if not self.excellent >= self.good >= self.fair:
             raise ValueError("grade thresholds must satisfy excellent ≥ good ≥ fair")
         return self
 
 
-class FlagRule(_Strict):
+class FlagRule(StrictModel):
     reason: str
     rule: Rule
 
 
-class FlagWhen(_Strict):
+class FlagWhen(StrictModel):
     grade_below: Literal["excellent", "good", "fair"] | None = "fair"
     auto_fail: bool = True
     rules: list[FlagRule] = []  # flag when the rule passes (n/a never flags)
 
 
-class Scorecard(_Strict):
+class Scorecard(StrictModel):
     id: str
     version: int = Field(ge=1)
     name: str | None = None
     description: str | None = None
-    language: list[str] = ["en", "zh"]
+    language: list[str] = list(SUPPORTED_LANGUAGES)
     grades: Grades
     flag_when: FlagWhen = FlagWhen()
     sections: list[Section] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Scorecard":
+    def _unique_ids(self) -> Scorecard:
         seen: set[str] = set()
         for s in self.sections:
             for c in s.criteria:
@@ -220,7 +210,9 @@ class Scorecard(_Strict):
 
     def content_hash(self) -> str:
         """Identity of the rules, so one version number can never silently mean two scorecards."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True).encode()
+        ).hexdigest()
 
 
 def _describe_error(data: dict, err: ValidationError) -> str:
@@ -260,14 +252,9 @@ def resolve_scorecard_path(path_or_name: str | Path) -> Path:
 
 def load_scorecard(path_or_name: str | Path) -> Scorecard:
     """A bundled scorecard by name (e.g. "inbound_service_en") or a YAML file path."""
-    p = resolve_scorecard_path(path_or_name)
-    data = read_yaml(p)
-    if not isinstance(data, dict):
-        raise ConfigError(p, "a scorecard must be a YAML mapping")
-    try:
-        return Scorecard.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(p, _describe_error(data, e)) from e
+    return load_yaml_model(
+        resolve_scorecard_path(path_or_name), Scorecard, "a scorecard must be a YAML mapping", _describe_error
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +335,11 @@ def _eval_event_rule(rule: EventRule, ctx: ScoringContext) -> Verdict:
 
 def _eval_metric_rule(rule: MetricRule, ctx: ScoringContext) -> Verdict:
     v = ctx.metrics.get(rule.metric)
-    bounds = " ".join(x for x in (f"≥ {rule.min:g}" if rule.min is not None else "", f"≤ {rule.max:g}" if rule.max is not None else "") if x)
+    bounds = " ".join(
+        x
+        for x in (f"≥ {rule.min:g}" if rule.min is not None else "", f"≤ {rule.max:g}" if rule.max is not None else "")
+        if x
+    )
     if v is None:
         return Verdict(rule.if_missing, (), f"{rule.metric} not measured (required {bounds})")
     ok = (rule.min is None or v >= rule.min) and (rule.max is None or v <= rule.max)
@@ -391,7 +382,9 @@ def score_criterion(section: Section, crit: Criterion, ctx: ScoringContext) -> C
     max_points = crit.points or 0.0
 
     def na(reason: str, evidence: tuple[str, ...] = ()) -> CriterionResult:
-        return CriterionResult(section.id, crit.id, NA, 0.0, max_points, crit.auto_fail, evidence, f"not applicable: {reason}")
+        return CriterionResult(
+            section.id, crit.id, NA, 0.0, max_points, crit.auto_fail, evidence, f"not applicable: {reason}"
+        )
 
     if crit.applies_when is not None:
         gate = evaluate(crit.applies_when, ctx)
@@ -405,7 +398,16 @@ def score_criterion(section: Section, crit: Criterion, ctx: ScoringContext) -> C
     if v.outcome == NA:
         return na(v.rationale, v.evidence)
     passed = v.outcome == PASS
-    return CriterionResult(section.id, crit.id, v.outcome, max_points if passed else 0.0, max_points, crit.auto_fail, v.evidence, v.rationale)
+    return CriterionResult(
+        section.id,
+        crit.id,
+        v.outcome,
+        max_points if passed else 0.0,
+        max_points,
+        crit.auto_fail,
+        v.evidence,
+        v.rationale,
+    )
 
 
 def score_call(card: Scorecard, ctx: ScoringContext) -> CallScore:
@@ -425,7 +427,10 @@ def score_call(card: Scorecard, ctx: ScoringContext) -> CallScore:
     if fw.auto_fail and auto_failed:
         reasons.append(f"auto-fail: {', '.join(auto_failed)}")
     if fw.grade_below and grade in GRADE_ORDER and GRADE_ORDER.index(grade) < GRADE_ORDER.index(fw.grade_below):
-        reasons.append(f"grade {grade} ({percent:.0f}%) below {fw.grade_below}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+        reasons.append(
+            f"grade {grade} ({percent:.0f}%) below {fw.grade_below}"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+        )
     for fr in fw.rules:
         v = evaluate(fr.rule, ctx)
         if v.outcome == PASS:

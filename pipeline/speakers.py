@@ -11,6 +11,8 @@ agent's turns (and the customer's reply between them) into one line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from callqa.pipeline.textmatch import is_cjk
 from callqa.pipeline.types import Transcript, Utterance, Word
 
@@ -24,20 +26,29 @@ def _tight(ch: str) -> bool:
     return is_cjk(ch) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
 
 
-def join_words(words: list[Word]) -> str:
-    """Whisper words carry their own punctuation; Chinese characters are joined without spaces."""
+def join_with_offsets(words: Sequence[Word]) -> tuple[str, list[tuple[int, int] | None]]:
+    """The words' text as an utterance shows it, with each word's [start, end) characters in it
+    (None for a word with no text); redaction maps PII found in the text back to the words."""
     out = ""
+    offs: list[tuple[int, int] | None] = []
     for w in words:
         t = w.text.strip()
         if not t:
+            offs.append(None)
             continue
         if out and not (_tight(out[-1]) and _tight(t[0])):
             out += " "
+        offs.append((len(out), len(out) + len(t)))
         out += t
-    return out
+    return out, offs
 
 
-def _utterance(speaker: str, channel: int | None, words: list[Word], seq: int) -> Utterance:
+def join_words(words: Sequence[Word]) -> str:
+    """Whisper words carry their own punctuation; Chinese characters are joined without spaces."""
+    return join_with_offsets(words)[0]
+
+
+def utterance_of(speaker: str, channel: int | None, words: list[Word], seq: int) -> Utterance:
     probs = [w.probability for w in words]
     return Utterance(
         seq=seq,
@@ -64,8 +75,9 @@ def _gap_runs(words: list[Word], max_gap_s: float) -> list[list[Word]]:
     return runs
 
 
-def utterances_by_channel(transcript: Transcript, n_channels: int, max_gap_s: float = 1.5,
-                          min_reply_words: int = 3) -> list[Utterance]:
+def utterances_by_channel(
+    transcript: Transcript, n_channels: int, max_gap_s: float = 1.5, min_reply_words: int = 3
+) -> list[Utterance]:
     """Each channel's words split into turns, then ordered in time.
 
     A turn ends at a pause longer than max_gap_s, or at any pause in which the other party finished
@@ -81,7 +93,9 @@ def utterances_by_channel(transcript: Transcript, n_channels: int, max_gap_s: fl
         words.sort(key=lambda w: (w.start, w.end))
     gap_runs = {ch: _gap_runs(words, max_gap_s) for ch, words in by_channel.items()}
     # where each channel's replies (gap runs long enough not to be backchannels) end
-    reply_ends = {ch: sorted(max(w.end for w in r) for r in rs if len(r) >= min_reply_words) for ch, rs in gap_runs.items()}
+    reply_ends = {
+        ch: sorted(max(w.end for w in r) for r in rs if len(r) >= min_reply_words) for ch, rs in gap_runs.items()
+    }
 
     runs: list[tuple[int, list[Word]]] = []
     for ch, ch_runs in gap_runs.items():
@@ -100,6 +114,6 @@ def utterances_by_channel(transcript: Transcript, n_channels: int, max_gap_s: fl
                 runs.append((ch, cur))
     runs.sort(key=lambda r: (r[1][0].start, r[0]))
     return [
-        _utterance(speaker_for_channel(ch, n_channels), ch if n_channels > 1 else None, words, i)
+        utterance_of(speaker_for_channel(ch, n_channels), ch if n_channels > 1 else None, words, i)
         for i, (ch, words) in enumerate(runs)
     ]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -38,7 +39,7 @@ class ReadOnlyViolation(StoreError):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -107,7 +108,9 @@ def permanent_failure_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
-def start_run(con: duckdb.DuckDBPyConnection, flow: str, input_dir: str | None, settings: dict[str, Any], version: str) -> str:
+def start_run(
+    con: duckdb.DuckDBPyConnection, flow: str, input_dir: str | None, settings: dict[str, Any], version: str
+) -> str:
     run_id = uuid.uuid4().hex
     con.execute(
         "INSERT INTO runs (run_id, flow, input_dir, started_at, status, pipeline_version, settings) VALUES (?, ?, ?, ?, 'running', ?, ?)",
@@ -223,7 +226,7 @@ def _started_at(meta: dict[str, Any]) -> datetime | None:
     except ValueError:
         return None
     if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt
 
 
@@ -334,7 +337,10 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
         _insert_df(
             con,
             "call_metrics",
-            [{"call_id": src.call_id, "name": k, "value": (None if v is None else float(v))} for k, v in result.metrics.items()],
+            [
+                {"call_id": src.call_id, "name": k, "value": (None if v is None else float(v))}
+                for k, v in result.metrics.items()
+            ],
         )
         for score in result.scores:
             crit, total = _score_rows(src.call_id, score, now)
@@ -367,13 +373,23 @@ def register_scorecard(con: duckdb.DuckDBPyConnection, card: Any, source_path: s
         return False
     con.execute(
         "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [card.id, card.version, h, card.name, list(card.language),
-         json.dumps(card.model_dump(mode="json", by_alias=True)), source_path, _now()],
+        [
+            card.id,
+            card.version,
+            h,
+            card.name,
+            list(card.language),
+            json.dumps(card.model_dump(mode="json", by_alias=True)),
+            source_path,
+            _now(),
+        ],
     )
     return True
 
 
-def replace_scores(con: duckdb.DuckDBPyConnection, scorecard_id: str, version: int, scored: list[tuple[str, CallScore]]) -> None:
+def replace_scores(
+    con: duckdb.DuckDBPyConnection, scorecard_id: str, version: int, scored: list[tuple[str, CallScore]]
+) -> None:
     """Store a rescoring run for one scorecard version in one transaction (all or nothing)."""
     now = _now()
     crit_rows: list[dict] = []
@@ -384,7 +400,9 @@ def replace_scores(con: duckdb.DuckDBPyConnection, scorecard_id: str, version: i
         totals.append(total)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM criterion_results WHERE scorecard_id = ? AND scorecard_version = ?", [scorecard_id, version])
+        con.execute(
+            "DELETE FROM criterion_results WHERE scorecard_id = ? AND scorecard_version = ?", [scorecard_id, version]
+        )
         con.execute("DELETE FROM call_scores WHERE scorecard_id = ? AND scorecard_version = ?", [scorecard_id, version])
         _insert_df(con, "criterion_results", crit_rows)
         _insert_df(con, "call_scores", totals)
@@ -397,13 +415,20 @@ def replace_scores(con: duckdb.DuckDBPyConnection, scorecard_id: str, version: i
 def write_failure(con: duckdb.DuckDBPyConnection, failure: CallFailure, run_id: str | None) -> bool:
     """Record a failed file. A permanent failure of the same bytes is recorded once, not per run."""
     if failure.permanent and failure.call_id:
-        if con.execute(
-            "SELECT 1 FROM failures WHERE call_id = ? AND permanent", [failure.call_id]
-        ).fetchone():
+        if con.execute("SELECT 1 FROM failures WHERE call_id = ? AND permanent", [failure.call_id]).fetchone():
             return False
     con.execute(
         "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [uuid.uuid4().hex, run_id, failure.path, failure.call_id, failure.stage, failure.error, failure.permanent, _now()],
+        [
+            uuid.uuid4().hex,
+            run_id,
+            failure.path,
+            failure.call_id,
+            failure.stage,
+            failure.error,
+            failure.permanent,
+            _now(),
+        ],
     )
     return True
 
@@ -457,19 +482,17 @@ def query_read_only(db_path: str | Path, sql: str) -> QueryResult:
         con.close()
 
 
-def flagged_calls(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> QueryResult:
-    sql = """SELECT call_id, file_name, agent_id, queue, started_at, round(duration_s, 1) AS duration_s, language,
-                    scorecard_id, scorecard_version, round(percent, 1) AS percent, grade, auto_fail, flag_reasons
-             FROM flagged_queue"""
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    cur = con.execute(sql)
-    return QueryResult([d[0] for d in cur.description], cur.fetchall())
-
-
 def table_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[str] = ()) -> dict[str, int]:
     names: Sequence[str] = list(tables) or [
-        "calls", "utterances", "words", "events", "call_metrics", "criterion_results",
-        "call_scores", "reviews", "runs", "failures",
+        "calls",
+        "utterances",
+        "words",
+        "events",
+        "call_metrics",
+        "criterion_results",
+        "call_scores",
+        "reviews",
+        "runs",
+        "failures",
     ]
-    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in names}
+    return {t: (con.execute(f"SELECT count(*) FROM {t}").fetchone() or (0,))[0] for t in names}

@@ -11,11 +11,17 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from callqa.pipeline.spans import Span, Spans
+
+if TYPE_CHECKING:
+    from pyannote.core import Annotation
+
 SAMPLE_RATE = 16_000  # every stage after decode works on 16 kHz float32
+HOP_S = 0.02  # the line scan's frame hop (LineScan): 320 samples
 
 Role = Literal["agent", "customer", "unknown"]
 
@@ -139,6 +145,38 @@ class Utterance:
     sentiment: float | None = None
 
 
+@dataclass
+class LineScan:
+    """Frame features of every channel (hop HOP_S) and the music spans found in them
+    (callqa.pipeline.linescan.scan_line, before ASR)."""
+
+    duration_s: float
+    energy_db: np.ndarray  # [channels, frames] in-band level, dBFS
+    active: np.ndarray  # [channels, frames] bool: above the channel's noise floor
+    tonal: np.ndarray  # [channels, frames] 0..1 share of power in persistent peaks
+    music: np.ndarray  # [channels, frames] bool
+    noise_floor_db: list[float]
+    music_spans: list[Span] = field(default_factory=list)  # any channel, merged, seconds
+    music_channels: list[list[int]] = field(default_factory=list)  # which channels carry each span
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.energy_db.shape[1])
+
+    def frame(self, t: float) -> int:
+        return int(min(max(round(t / HOP_S), 0), self.n_frames))
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """A mono call's speaker turns (the diarizer's pyannote.core Annotation)."""
+
+    annotation: Annotation
+    # turns the diarizer labelled without being able to tell the voices apart (the offline
+    # diarizer reports them; pyannote's pipeline gives none): role evidence there counts less
+    uncertain: Spans
+
+
 @dataclass(frozen=True)
 class RoleDecision:
     mapping: dict[str, Role]  # speaker -> role
@@ -164,6 +202,33 @@ class Event:
     detector_version: str
     data: dict[str, Any] = field(default_factory=dict)
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+
+@dataclass(frozen=True)
+class Overtalk:
+    start: float
+    end: float
+    started_by: str  # the speaker who began talking while the other was already speaking
+    talked_over: str
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A hold measured from the audio, with the cues linked to it."""
+
+    start: float
+    end: float
+    kind: str  # "music" | "silence"
+    announced: Event | None
+    thanked: Event | None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-REALCALLS = Path("/work/shared/data/realcalls")
-SPEECH_WAV = REALCALLS / "pyannote" / "sample.wav"  # 30 s, 16 kHz mono PCM, two speakers
+from conftest import real_data_dir
+
+SPEECH_WAV = real_data_dir() / "realcalls" / "pyannote" / "sample.wav"  # 30 s, 16 kHz mono PCM, two speakers
 LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 6: "5.1"}
 
 
@@ -123,7 +124,7 @@ def tone(freq: float, seconds: float, sr: int = 16000, amplitude: float = 0.3) -
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _speech_16k() -> np.ndarray:
     if SPEECH_WAV.is_file():
         sr, x = wavfile.read(SPEECH_WAV)

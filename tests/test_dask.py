@@ -43,12 +43,20 @@ def runs(tmp_path_factory, batch_calls, asr_model_settings, whisper_asr, cluster
     calls, expected = batch_calls
     root = tmp_path_factory.mktemp("dask")
     cfg = root / "settings.yaml"
-    cfg.write_text(yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir), "asr": {"cpu_threads": 1}}}))
+    cfg.write_text(
+        yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir), "asr": {"cpu_threads": 1}}})
+    )
     local_db, dask_db = root / "local.duckdb", root / "dask.duckdb"
     local = run_nightly(calls, local_db, cfg, workers=1)
     dask = run_nightly(calls, dask_db, cfg, dask_address=cluster.scheduler_address, parquet_dir=root / "staging")
-    return {"local": local, "dask": dask, "local_db": local_db, "dask_db": dask_db, "expected": expected,
-            "staging": root / "staging"}
+    return {
+        "local": local,
+        "dask": dask,
+        "local_db": local_db,
+        "dask_db": dask_db,
+        "expected": expected,
+        "staging": root / "staging",
+    }
 
 
 def test_both_runs_process_every_call(runs):

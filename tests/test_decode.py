@@ -11,6 +11,7 @@ import wave
 import av
 import numpy as np
 import pytest
+
 from audio_helpers import (
     FORMATS,
     best_lag_correlation,
@@ -23,7 +24,6 @@ from audio_helpers import (
     speech,
     tone,
 )
-
 from callqa.pipeline.decode import decode
 from callqa.pipeline.types import AudioError, DecodedAudio
 
@@ -123,11 +123,9 @@ def test_stereo_channels_stay_separate(name, stereo_split, tmp_path):
     assert dominant_frequency(right[second], SR) == pytest.approx(TONE_HZ, rel=0.01)
 
 
-def test_real_stereo_recording_44k_24bit():
+def test_real_stereo_recording_44k_24bit(real_data):
     """whisper's jfk.flac: a real 44.1 kHz 24-bit stereo FLAC."""
-    from audio_helpers import REALCALLS
-
-    path = REALCALLS / "whisper" / "jfk.flac"
+    path = real_data / "realcalls" / "whisper" / "jfk.flac"
     if not path.is_file():
         pytest.skip("shared recordings not present")
     audio = decode(path)

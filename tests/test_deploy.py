@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 from typer.testing import CliRunner
 
+from callqa.cli import app
 from callqa.flows import deploy as dep
-from callqa.flows.cli import app
 from callqa.pipeline.types import ConfigError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_next_times_follow_the_cron_in_its_time_zone_across_dst():
@@ -26,11 +26,14 @@ def test_next_times_follow_the_cron_in_its_time_zone_across_dst():
     assert nxt == times[1]
 
 
-@pytest.mark.parametrize("cron, tz, fragment", [
-    ("0 25 * * *", "UTC", "Invalid cron"),
-    ("every night", "UTC", "Invalid cron"),
-    ("0 2 * * *", "Mars/Olympus", "Invalid timezone"),
-])
+@pytest.mark.parametrize(
+    "cron, tz, fragment",
+    [
+        ("0 25 * * *", "UTC", "Invalid cron"),
+        ("every night", "UTC", "Invalid cron"),
+        ("0 2 * * *", "Mars/Olympus", "Invalid timezone"),
+    ],
+)
 def test_bad_schedules_are_refused_up_front(cron, tz, fragment):
     with pytest.raises(ConfigError) as e:
         dep.make_schedule(cron, tz)
@@ -63,8 +66,14 @@ def test_local_scheduler_runs_the_job_at_each_tick_and_survives_a_failed_night()
             raise RuntimeError("disk full")
         return {"processed": 3}
 
-    n = dep.serve_locally(dep.make_schedule("0 2 * * *", "UTC"), job, now=clock.now, sleep=clock.sleep, max_runs=3,
-                          on_event=lambda e, info: events.append(e))
+    n = dep.serve_locally(
+        dep.make_schedule("0 2 * * *", "UTC"),
+        job,
+        now=clock.now,
+        sleep=clock.sleep,
+        max_runs=3,
+        on_event=lambda e, info: events.append(e),
+    )
     assert n == 3
     assert [t.strftime("%d %H:%M:%S") for t in ran] == ["01 02:00:00", "02 02:00:00", "03 02:00:00"]
     assert events.count("error") == 1 and events.count("done") == 2  # the failed night did not stop the schedule
@@ -83,8 +92,14 @@ def test_a_run_longer_than_the_interval_is_not_doubled():
 
 
 def test_prefect_deployment_carries_the_schedule_and_parameters(tmp_path):
-    params = {"input_dir": str(tmp_path), "db_path": str(tmp_path / "qa.duckdb"), "config_path": None, "workers": 2,
-              "dask_address": "tcp://10.0.0.5:8786", "parquet_dir": None}
+    params = {
+        "input_dir": str(tmp_path),
+        "db_path": str(tmp_path / "qa.duckdb"),
+        "config_path": None,
+        "workers": 2,
+        "dask_address": "tcp://10.0.0.5:8786",
+        "parquet_dir": None,
+    }
     d = dep.build_deployment(dep.make_schedule("30 1 * * 1-5", "America/New_York"), params, name="weeknights")
     assert d.name == "weeknights" and d.flow_name == "callqa-nightly"
     assert d.parameters == params
@@ -96,8 +111,21 @@ def test_prefect_deployment_carries_the_schedule_and_parameters(tmp_path):
 def test_cli_dry_run_checks_everything_and_prints_the_plan(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     runner = CliRunner()
-    res = runner.invoke(app, ["deploy", "--cron", "0 2 * * *", "--input", str(tmp_path), "--db", str(tmp_path / "qa.duckdb"),
-                              "--timezone", "UTC", "--dry-run"])
+    res = runner.invoke(
+        app,
+        [
+            "deploy",
+            "--cron",
+            "0 2 * * *",
+            "--input",
+            str(tmp_path),
+            "--db",
+            str(tmp_path / "qa.duckdb"),
+            "--timezone",
+            "UTC",
+            "--dry-run",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "0 2 * * *" in res.output and "02:00 UTC" in res.output and "local scheduler" in res.output
 
@@ -105,5 +133,7 @@ def test_cli_dry_run_checks_everything_and_prints_the_plan(tmp_path, monkeypatch
     assert res.exit_code != 0 and "does not exist" in res.output
     res = runner.invoke(app, ["deploy", "--cron", "0 2 * *", "--input", str(tmp_path), "--dry-run"])
     assert res.exit_code != 0 and "Invalid cron" in res.output
-    res = runner.invoke(app, ["deploy", "--cron", "0 2 * * *", "--input", str(tmp_path), "--mode", "prefect", "--dry-run"])
+    res = runner.invoke(
+        app, ["deploy", "--cron", "0 2 * * *", "--input", str(tmp_path), "--mode", "prefect", "--dry-run"]
+    )
     assert res.exit_code != 0 and "PREFECT_API_URL" in res.output

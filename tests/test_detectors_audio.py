@@ -8,27 +8,21 @@ the rules without ASR cost; tests/test_detectors_audio_asr.py runs the whole pip
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from callqa.config.settings import HoldSettings, PaceSettings, SilenceSettings
-from callqa.pipeline.detectors.hold import (
-    detect_holds,
-    drop_words_in_spans,
-    mask_spans,
-    muted,
-    quiet_spans,
-    scan_line,
-)
+from callqa.pipeline.decode import decode
+from callqa.pipeline.detectors.hold import detect_holds
 from callqa.pipeline.detectors.pace import detect_interruptions, detect_monologues, detect_pace, rate_metrics
 from callqa.pipeline.detectors.silence import detect_dead_air
-from callqa.pipeline.decode import decode
+from callqa.pipeline.linescan import drop_words_in_spans, mask_spans, muted, quiet_spans, scan_line
 from callqa.pipeline.types import Event, Segment, Transcript, Utterance, Word
-from callqa.synth import CallScript, CallTruth, DeadAir, Hold, Turn, hold_music, render_call
-
-REALCALLS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realcalls"
+from callqa.synth.mix import render_call
+from callqa.synth.music import hold_music
+from callqa.synth.script import CallScript, DeadAir, Hold, Turn
+from callqa.synth.truth import CallTruth
 
 
 def utterances_from_truth(truth: CallTruth, stereo: bool = True) -> list[Utterance]:
@@ -38,8 +32,18 @@ def utterances_from_truth(truth: CallTruth, stereo: bool = True) -> list[Utteran
         toks = t.text.split()
         step = (t.end_s - t.start_s) / len(toks)
         words = [Word(t.start_s + i * step, t.start_s + (i + 1) * step, w, 0.9, t.channel) for i, w in enumerate(toks)]
-        out.append(Utterance(k, f"ch{t.channel}" if stereo else "spk0", t.start_s, t.end_s, t.text, words,
-                             channel=t.channel if stereo else None, role=t.role))
+        out.append(
+            Utterance(
+                k,
+                f"ch{t.channel}" if stereo else "spk0",
+                t.start_s,
+                t.end_s,
+                t.text,
+                words,
+                channel=t.channel if stereo else None,
+                role=t.role,
+            )
+        )
     return out
 
 
@@ -69,37 +73,48 @@ def _c(text, *tags, gap=0.6, **kw):
 
 SCRIPTS = {
     # announced, thanked music hold; then dead air
-    "music_hold": CallScript([
-        _a("Thank you for calling Acme Energy, my name is Tom, how can I help?", gap=0.4),
-        _c("Hi, I need to change the address on my account."),
-        _a("Could you please hold for a moment while I check that?", "hold_announced"),
-        _c("Sure."),
-        Hold(9.0, "music"),
-        _a("Thank you for holding.", "hold_thanked"),
-        _c("No problem."),
-        DeadAir(6.5),
-        _a("Okay, that's all updated for you."),
-    ]),
+    "music_hold": CallScript(
+        [
+            _a("Thank you for calling Acme Energy, my name is Tom, how can I help?", gap=0.4),
+            _c("Hi, I need to change the address on my account."),
+            _a("Could you please hold for a moment while I check that?", "hold_announced"),
+            _c("Sure."),
+            Hold(9.0, "music"),
+            _a("Thank you for holding.", "hold_thanked"),
+            _c("No problem."),
+            DeadAir(6.5),
+            _a("Okay, that's all updated for you."),
+        ]
+    ),
     # unannounced silent hold (long), then an announced but unthanked silent hold
-    "silent_holds": CallScript([
-        _a("Thank you for calling Acme Energy, how can I help?", gap=0.4),
-        _c("Hi, I need to change the address on my account."),
-        Hold(21.0, "silence"),
-        _a("Right."),
-        _a("Could you please hold for a moment while I check that?", "hold_announced"),
-        Hold(11.0, "silence"),
-        _a("Okay, that's all updated for you."),
-    ]),
+    "silent_holds": CallScript(
+        [
+            _a("Thank you for calling Acme Energy, how can I help?", gap=0.4),
+            _c("Hi, I need to change the address on my account."),
+            Hold(21.0, "silence"),
+            _a("Right."),
+            _a("Could you please hold for a moment while I check that?", "hold_announced"),
+            Hold(11.0, "silence"),
+            _a("Okay, that's all updated for you."),
+        ]
+    ),
     # the customer interrupts the agent; the agent interrupts the customer
-    "interruptions": CallScript([
-        _a("What I can do is book an engineer to come out and look at the line, but the earliest appointment we have is", gap=0.4),
-        _c("Hang on, I can't wait that long!", gap=0.0, overlap_s=1.2),
-        _a("I understand, I'll put you on the list for an earlier slot."),
-        _c("So the thing is, I called last week and the person I spoke to said it would all be sorted by now, and then"),
-        _a("Sorry, let me stop you there, I need to check your account first.", gap=0.0, overlap_s=1.2),
-        _c("Okay."),
-        _a("Thanks."),
-    ]),
+    "interruptions": CallScript(
+        [
+            _a(
+                "What I can do is book an engineer to come out and look at the line, but the earliest appointment we have is",
+                gap=0.4,
+            ),
+            _c("Hang on, I can't wait that long!", gap=0.0, overlap_s=1.2),
+            _a("I understand, I'll put you on the list for an earlier slot."),
+            _c(
+                "So the thing is, I called last week and the person I spoke to said it would all be sorted by now, and then"
+            ),
+            _a("Sorry, let me stop you there, I need to check your account first.", gap=0.0, overlap_s=1.2),
+            _c("Okay."),
+            _a("Thanks."),
+        ]
+    ),
 }
 
 
@@ -109,8 +124,17 @@ def rendered(tmp_path_factory):
     out = {}
     for stem, script in SCRIPTS.items():
         path = root / f"{stem}.wav"
-        truth = render_call(script, path, sample_rate=8000, stereo=True, codec="pcm_mulaw", telephone=True,
-                            noise_floor_dbfs=-60.0, seed=3, write_truth=False)
+        truth = render_call(
+            script,
+            path,
+            sample_rate=8000,
+            stereo=True,
+            codec="pcm_mulaw",
+            telephone=True,
+            noise_floor_dbfs=-60.0,
+            seed=3,
+            write_truth=False,
+        )
         audio = decode(path)
         out[stem] = (audio, truth, scan_line(audio))
     return out
@@ -128,10 +152,9 @@ def test_music_is_found_where_it_plays_and_nowhere_else(rendered):
         assert rendered[stem][2].music_spans == []
 
 
-@pytest.mark.skipif(not REALCALLS.is_dir(), reason="shared real calls not present")
-def test_real_speech_is_not_taken_for_music():
+def test_real_speech_is_not_taken_for_music(real_data):
     for rel in ("pyannote/sample.wav", "aws-lca/agent.wav", "azure-speech-sdk/zhcn_continuous_mode_sample.wav"):
-        scan = scan_line(decode(REALCALLS / rel))
+        scan = scan_line(decode(real_data / "realcalls" / rel))
         assert scan.music_spans == [], rel
 
 
@@ -140,9 +163,11 @@ def test_music_tones_from_a_pure_signal():
     rng = np.random.default_rng(0)
     sr = 16000
     noise = (rng.standard_normal(4 * sr) * 0.05).astype(np.float32)
-    noise *= (np.sin(np.arange(noise.size) / sr * 2 * np.pi * 4) > 0)  # syllable-like bursts
+    noise *= np.sin(np.arange(noise.size) / sr * 2 * np.pi * 4) > 0  # syllable-like bursts
     music = hold_music(10.0, sr, seed=1)
-    x = np.concatenate([noise, music, np.zeros(sr, np.float32)]) + 1e-4 * rng.standard_normal(15 * sr).astype(np.float32)
+    x = np.concatenate([noise, music, np.zeros(sr, np.float32)]) + 1e-4 * rng.standard_normal(15 * sr).astype(
+        np.float32
+    )
     scan = scan_line([x.astype(np.float32)])
     assert len(scan.music_spans) == 1
     s, e = scan.music_spans[0]
@@ -172,7 +197,9 @@ def test_silent_holds_need_length_or_an_announcement(rendered):
     cues = cue_events(truth, utts)
     events, metrics, holds = detect_holds("c2", scan, utts, cues, HoldSettings())
     assert [(h.kind, h.announced is not None, h.thanked is not None) for h in holds] == [
-        ("silence", False, False), ("silence", True, False)]
+        ("silence", False, False),
+        ("silence", True, False),
+    ]
     turns = sorted(truth.turns, key=lambda t: t.start_s)
     for h, th in zip(holds, truth.holds):
         # a silent hold lasts from the last word before it to the first word after it
@@ -184,7 +211,10 @@ def test_silent_holds_need_length_or_an_announcement(rendered):
     _, _, holds2 = detect_holds("c2", scan, utts, [], HoldSettings())
     assert len(holds2) == 1
     dead, dm = detect_dead_air("c2", scan, utts, holds2, SilenceSettings())
-    assert len(dead) == 1 and abs((dead[0].end - dead[0].start) - (truth.holds[1].end_s - truth.holds[1].start_s + 1.2)) <= 1.0
+    assert (
+        len(dead) == 1
+        and abs((dead[0].end - dead[0].start) - (truth.holds[1].end_s - truth.holds[1].start_s + 1.2)) <= 1.0
+    )
 
 
 def test_dead_air_outside_holds(rendered):
@@ -218,8 +248,19 @@ def test_interruptions_name_who_talked_over_whom(rendered):
 
 def test_latching_and_backchannels_are_not_interruptions():
     w = lambda s, e, t, ch: Word(s, e, t, 0.9, ch)  # noqa: E731
-    agent = Utterance(0, "ch0", 0.0, 4.0, "a b c d", [w(0, 1, "a", 0), w(1, 2, "b", 0), w(2, 3, "c", 0), w(3, 4.0, "d", 0)], 0, "agent")
-    latch = Utterance(1, "ch1", 3.9, 6.0, "x y z", [w(3.9, 5, "x", 1), w(5, 5.5, "y", 1), w(5.5, 6, "z", 1)], 1, "customer")
+    agent = Utterance(
+        0,
+        "ch0",
+        0.0,
+        4.0,
+        "a b c d",
+        [w(0, 1, "a", 0), w(1, 2, "b", 0), w(2, 3, "c", 0), w(3, 4.0, "d", 0)],
+        0,
+        "agent",
+    )
+    latch = Utterance(
+        1, "ch1", 3.9, 6.0, "x y z", [w(3.9, 5, "x", 1), w(5, 5.5, "y", 1), w(5.5, 6, "z", 1)], 1, "customer"
+    )
     backch = Utterance(2, "ch1", 2.0, 2.4, "mm-hmm", [w(2.0, 2.4, "mm-hmm", 1)], 1, "customer")
     events, metrics = detect_interruptions("c", [agent, latch, backch], None, PaceSettings())
     assert events == [] and metrics["interruptions_customer"] == 0
@@ -250,10 +291,25 @@ def test_speaking_rate_words_and_mandarin_characters():
     utts = [_utt(0, "agent", 0.0, 30.0, 75, 0), _utt(1, "customer", 31.0, 41.0, 30, 1)]
     m = rate_metrics(utts, "en")
     assert m == {"rate_agent": 150.0, "rate_customer": 180.0}
-    zh = Utterance(0, "ch0", 0.0, 10.0, "您好，请问有什么可以帮您？", [Word(0.0, 10.0, "您好，请问有什么可以帮您？", 0.9, 0)], 0, "agent")
+    zh = Utterance(
+        0,
+        "ch0",
+        0.0,
+        10.0,
+        "您好，请问有什么可以帮您？",
+        [Word(0.0, 10.0, "您好，请问有什么可以帮您？", 0.9, 0)],
+        0,
+        "agent",
+    )
     assert rate_metrics([zh], "zh")["rate_agent"] == pytest.approx(11 / (10 / 60), abs=0.1)
     events, metrics = detect_pace("c", utts, None, "en", PaceSettings())
-    assert set(metrics) >= {"rate_agent", "rate_customer", "longest_monologue_agent_s", "interruptions_agent", "interruptions_customer"}
+    assert set(metrics) >= {
+        "rate_agent",
+        "rate_customer",
+        "longest_monologue_agent_s",
+        "interruptions_agent",
+        "interruptions_customer",
+    }
 
 
 def test_music_is_masked_for_asr_and_words_inside_are_dropped(rendered):
@@ -264,8 +320,15 @@ def test_music_is_masked_for_asr_and_words_inside_are_dropped(rendered):
     assert np.max(np.abs(masked.channels[0][a:b])) == 0.0
     assert np.max(np.abs(audio.channels[0][a:b])) > 0.1  # the original is untouched
     mid = 0.5 * (s + e)
-    seg = Segment(mid - 1, mid + 20, "la la thank you", (Word(mid - 1, mid, "la", 0.3, 0), Word(mid, mid + 1, "la", 0.3, 0),
-                                                          Word(e + 2, e + 3, "thanks", 0.9, 0)), 0, -1.0, 0.5)
+    seg = Segment(
+        mid - 1,
+        mid + 20,
+        "la la thank you",
+        (Word(mid - 1, mid, "la", 0.3, 0), Word(mid, mid + 1, "la", 0.3, 0), Word(e + 2, e + 3, "thanks", 0.9, 0)),
+        0,
+        -1.0,
+        0.5,
+    )
     cleaned, dropped = drop_words_in_spans(Transcript("en", 1.0, [seg], "test"), scan.music_spans)
     assert dropped == 2 and [w.text for w in cleaned.words] == ["thanks"]
 
@@ -278,7 +341,10 @@ def test_muted_silences_music_in_place_and_restores_every_sample(rendered):
     with muted(audio, scan.music_spans + [(s + 1.0, e + 0.5)]) as m:  # overlapping spans too
         assert m is audio
         assert np.max(np.abs(audio.channels[0][a:b])) == 0.0
-        assert np.array_equal(audio.channels[0], mask_spans(replace(audio, channels=before), scan.music_spans + [(s + 1.0, e + 0.5)]).channels[0])
+        assert np.array_equal(
+            audio.channels[0],
+            mask_spans(replace(audio, channels=before), scan.music_spans + [(s + 1.0, e + 0.5)]).channels[0],
+        )
     assert all(np.array_equal(x, y) for x, y in zip(audio.channels, before))
     with pytest.raises(RuntimeError):  # restored even when the block fails
         with muted(audio, scan.music_spans):

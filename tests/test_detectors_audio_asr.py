@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from callqa.callgen import generate_calls, long_hold_call
-from callqa.flows.eval_detectors import evaluate_results
-from callqa.flows.process import process_call
+from callqa.evaluation.detectors import evaluate_results
+from callqa.pipeline.call import process_call
 from callqa.pipeline.discover import sha256_file
 from callqa.pipeline.types import CallResult, CallSource
 

@@ -7,7 +7,7 @@ import pytest
 from callqa.config.phrases import PHRASE_LISTS, PhraseBook, load_phrasebook
 from callqa.config.settings import DetectSettings, load_settings
 from callqa.pipeline.detectors import EVENT_TYPES
-from callqa.pipeline.detectors.evaluation import evaluate_text_detectors, load_text_dataset
+from callqa.evaluation.metrics import evaluate_text_detectors, load_text_dataset
 from callqa.pipeline.detectors.text import TEXT_DETECTORS, build_text_kit, detect_text_events
 from callqa.pipeline.types import ConfigError, Utterance, Word
 
@@ -196,9 +196,10 @@ def test_semantic_matching_finds_paraphrases(text_kit, fuzzy_kit):
         sem = [e for e in detect_text_events("c", calls, "en", text_kit) if e.type == typ]
         assert sem and sem[0].data["method"] == "semantic" and sem[0].confidence >= 0.7, text
         assert not [e for e in detect_text_events("c", calls, "en", fuzzy_kit) if e.type == typ], text
-    # unrelated small talk stays quiet
+    # unrelated small talk stays quiet (the agent's opening "Hello." is its greeting, an informal one)
     chat = [utt(0, "agent", "Hello.", 0.5), utt(1, "customer", "The weather has been lovely this week.", 2.0)]
-    assert detect_text_events("c", chat, "en", text_kit) == []
+    got = detect_text_events("c", chat, "en", text_kit)
+    assert [(e.type, e.data["formal"]) for e in got] == [("greeting", False)]
 
 
 def test_mono_unknown_roles_and_turns_without_word_timings(fuzzy_kit):
@@ -239,11 +240,141 @@ def test_bad_settings_and_phrase_lists_are_rejected(tmp_path):
 
 
 def test_eval_command_interface(fuzzy_kit):
-    """The shape `callqa eval detectors` tallies (flows.eval_detectors.run_mandarin)."""
-    from callqa.flows.eval_text import evaluate_language
+    """The shape `callqa eval detectors` tallies (evaluation.detectors.run_mandarin)."""
+    from callqa.evaluation.text import evaluate_language
 
     res = evaluate_language("zh", kit=fuzzy_kit)
     assert res["n_calls"] >= 20 and res["audio_s"] > 600 and res["detect_s"] > 0
     row = res["detectors"]["hold_thanked"]
     assert row["n_label"] >= row["tp_label"] > 0 and row["n_pred"] >= row["tp_pred"] > 0
     assert {d.type for d in TEXT_DETECTORS} <= set(res["detectors"])
+
+
+# --------------------------------------------------------------------------- how real agents speak
+# Hand-written lines in the registers of real calls (human agents, non-native speakers, ASR
+# garbling), each checked in the place it is said, with negatives that must stay quiet.
+
+
+def _call_around(line: str, where: str) -> list[Utterance]:
+    """A short call with `line` as the agent's opening, a middle turn, or the agent's last turn."""
+    opening = [utt(0, "agent", line, 0.5)] if where == "opening" else [
+        utt(0, "agent", "Thank you for calling Acme Energy, how can I help?", 0.5)]
+    # the middle line is the agent's third turn: the first two are the opening's
+    middle = [utt(1, "customer", "Hi, I have a question about my last bill.", 4.0),
+              utt(2, "agent", "Sure.", 7.0), utt(3, "customer", "It's much higher than usual.", 8.0)]
+    if where == "middle":
+        middle += [utt(4, "agent", line, 11.0), utt(5, "customer", "Okay, sure.", 18.0)]
+    ending = [utt(6, "agent", "Your bill was estimated, the new one will use your reading.", 22.0),
+              utt(7, "customer", "Right, thanks.", 28.0)]
+    ending += [utt(8, "agent", line, 32.0)] if where == "closing" else [utt(8, "agent", "Goodbye.", 32.0)]
+    return opening + middle + ending
+
+
+REAL_STYLE_LINES = [
+    # informal and partial openings
+    ("opening", "Customer service, this is Maria, how can I help you?", "greeting", True),
+    ("opening", "Billing department, Tom speaking.", "greeting", True),
+    ("opening", "Hi, how are you doing today?", "greeting", True),
+    ("opening", "Hello, you're through to the help desk.", "greeting", True),
+    ("opening", "Technical support, how may I help?", "greeting", True),
+    ("opening", "Hey, it's Jake from the service team.", "greeting", True),
+    ("opening", "Thank you for call in Acme Energy, Lucy speaking.", "greeting", True),  # ASR
+    ("opening", "Yeah, go ahead.", "greeting", False),
+    ("opening", "Account number?", "greeting", False),
+    ("opening", "Skyway Mobile.", "greeting", False),
+    # closings of every register
+    ("closing", "Alright, you have a good one.", "closing", True),
+    ("closing", "Take care now, bye.", "closing", True),
+    ("closing", "Okay. Bye -bye.", "closing", True),  # Whisper's "bye-bye"
+    ("closing", "You're welcome, have a great weekend.", "closing", True),
+    ("closing", "Thank you so much for calling us today.", "closing", True),
+    ("closing", "We look forward to seeing you on Friday.", "closing", True),
+    ("closing", "you are welcome thanks for your calling", "closing", True),  # non-native
+    ("closing", "Okay, I've sent that over to you now.", "closing", False),
+    # identity checks asked as questions about who the caller is
+    ("middle", "May I have your full name, please?", "identity_verification", True),
+    ("middle", "Could I get your first and last name?", "identity_verification", True),
+    ("middle", "And for verification, do you happen to know the date you bought the car?", "identity_verification",
+     True),
+    ("middle", "Can I get your member number?", "identity_verification", True),
+    ("middle", "okay may i please have your id number", "identity_verification", True),
+    ("middle", "I've updated your email address.", "identity_verification", False),
+    ("middle", "What's the make and model of the car?", "identity_verification", False),
+    ("middle", "Your account number is at the top of the letter.", "identity_verification", False),
+    # holds announced without the word "hold"
+    ("middle", "Let me check that for you.", "hold_announced", True),
+    ("middle", "Bear with me one moment.", "hold_announced", True),
+    ("middle", "Just a minute, I'll look it up.", "hold_announced", True),
+    ("middle", "okay i'll check for you hold on a second", "hold_announced", True),
+    ("middle", "Give me one second here.", "hold_announced", True),
+    ("middle", "Wait a second, I'm pulling up your account.", "hold_announced", True),
+    ("middle", "I'm looking that up for you now. It won't take long.", "hold_announced", True),
+    ("middle", "May I place you on a brief hold while I check what's available?", "hold_announced", True),
+    ("middle", "Let me check, can you confirm the first line of your address?", "hold_announced", False),
+    ("middle", "Let me know if that works for you.", "hold_announced", False),
+    ("middle", "Press and hold the two buttons for ten seconds.", "hold_announced", False),
+    # thanks for holding inside the agent's next, longer turn
+    ("middle", "Thank you for waiting. I've checked with the warehouse and your parcel left this morning, "
+               "so it should be with you tomorrow.", "hold_thanked", True),
+    ("middle", "Thanks so much for holding, I have the answer now.", "hold_thanked", True),
+    ("middle", "Sorry about the wait, I found your booking.", "hold_thanked", True),
+    ("middle", "Thanks for letting me know.", "hold_thanked", False),
+    # need discovery without the script
+    ("middle", "So what brings you in today?", "need_discovery", True),
+    ("opening", "Switchboard, how may I direct your call?", "need_discovery", True),
+    # explanations: small talk, questions and the agent's own next step are none
+    ("middle", "This might be kind of a silly question, because I know you just got it, but how many miles "
+               "are on the car?", "solution_explained", False),
+    ("middle", "Let me just rummage through the desk here and see if I can find their number.", "solution_explained",
+     False),
+    ("middle", "Let's see what we can do.", "solution_explained", False),
+    ("middle", "The warranty doesn't cover oil changes, so you'd need to use our partner garage.", "solution_explained",
+     True),
+]
+
+
+@pytest.mark.parametrize("where,line,typ,present", REAL_STYLE_LINES,
+                         ids=[f"{t}:{line[:40]}" for _w, line, t, _p in REAL_STYLE_LINES])
+def test_real_agent_wording(text_kit, where, line, typ, present):
+    calls = _call_around(line, where)
+    seq = {"opening": 0, "middle": 4, "closing": 8}[where]
+    got = [e for e in detect_text_events("c", calls, "en", text_kit) if e.type == typ and e.data["utt_seq"] == seq]
+    assert bool(got) == present, [(e.type, e.data["method"], e.evidence) for e in got]
+
+
+def test_a_customer_saying_agent_lines_is_not_the_agent(text_kit):
+    calls = [utt(0, "agent", "Hi, Acme, how can I help?", 0.5),
+             utt(1, "customer", "Hello, how are you? Can I help you with the address? Let me check.", 4.0),
+             utt(2, "agent", "Sure.", 10.0), utt(3, "customer", "Thanks, have a good one, bye.", 14.0)]
+    ev = detect_text_events("c", calls, "en", text_kit)
+    assert not [e for e in ev if e.role == "customer"]
+    assert [e.data["utt_seq"] for e in ev if e.type == "greeting"] == [0]
+
+
+def test_roles_are_not_taken_from_a_callers_informal_opening(fuzzy_kit):
+    """The caller opens ("hi this is David speaking", "hello how are you"); the agent answers just as
+    informally: the agent is found by its script lines, not by who said a salutation first."""
+    from callqa.pipeline.roles import decide_by_evidence
+
+    def turns(lines):
+        out, t = [], 0.0
+        for k, (spk, text) in enumerate(lines):
+            n = len(text.split())
+            ws = [Word(t + 0.3 * i, t + 0.3 * (i + 1), w, 0.9) for i, w in enumerate(text.split())]
+            out.append(Utterance(k, spk, t, t + 0.3 * n, text, ws))
+            t += 0.3 * n + 1.0
+        return out
+
+    for opener in ("hi this is david speaking", "hello how are you"):
+        utts = turns([("A", opener), ("B", "hi david how you doing"), ("A", "good thanks i want to book a table"),
+                      ("B", "sure may i please have your full name"), ("A", "david ramirez"),
+                      ("B", "thank you your table is booked for friday at seven"), ("A", "great thank you"),
+                      ("B", "is there anything else i can help you with"), ("A", "no that is all thanks"),
+                      ("B", "okay thank you for calling bye")])
+        ev = detect_text_events("c", utts, "en", fuzzy_kit)
+        assert not [e for e in ev if e.type == "greeting" and e.speaker == "A"], opener
+        assert decide_by_evidence(utts, ev).mapping == {"A": "customer", "B": "agent"}, opener
+    # a formal opening by the second speaker is still the call's greeting
+    utts = turns([("A", "hello"), ("B", "hi how can i help you today"), ("A", "i need a train")])
+    g = [e for e in detect_text_events("c", utts, "en", fuzzy_kit) if e.type == "greeting"]
+    assert [(e.speaker, e.data["formal"]) for e in g] == [("B", True)]

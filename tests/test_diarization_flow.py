@@ -4,16 +4,15 @@ from what was said, overtalk where the voices overlap (real TTS, real ASR, real 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import pytest
 
-from callqa.flows.eval_diarization import _source, load_rttm, pair_reference, synth_eval_calls, word_role_accuracy
-from callqa.flows.process import process_call
+from callqa.evaluation.diarization import _source, load_rttm, pair_reference, synth_eval_calls, word_role_accuracy
 from callqa.pipeline import store
+from callqa.pipeline.call import process_call
 from callqa.pipeline.types import CallResult
-from callqa.synth import CallTruth
+from callqa.synth.truth import CallTruth
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +35,9 @@ def mono_call(tmp_path_factory, detector_toolkit):
 def test_mono_call_is_diarized_and_roles_come_from_evidence(mono_call):
     path, result, _ = mono_call
     assert {u.speaker for u in result.utterances} == {"SPEAKER_00", "SPEAKER_01"}
-    assert result.roles is not None and result.roles.method.startswith("evidence:") and "greeting" in result.roles.method
+    assert (
+        result.roles is not None and result.roles.method.startswith("evidence:") and "greeting" in result.roles.method
+    )
     assert result.roles.confidence >= 0.9
     acc, ok = word_role_accuracy(result.utterances, load_rttm(path.with_suffix(".rttm"))[path.stem])
     assert ok and acc >= 0.95, acc
@@ -64,18 +65,15 @@ def test_mono_utterances_in_duckdb_carry_speaker_and_role_and_overtalk_is_stored
         con.close()
 
 
-_REAL = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "realcalls" / "aws-lca",
-                          Path("/work/shared/data/realcalls/aws-lca")) if p.is_dir()), None)
-
-
-@pytest.mark.skipif(_REAL is None, reason="the shared real-call set (../shared/data/realcalls) is not present")
 @pytest.mark.parametrize("stem", ["Auto_Repairs_40_UTC", "Auto_Repairs_49_UTC"])
-def test_real_agent_caller_pair_mixed_to_mono_gets_the_right_roles(tmp_path, detector_toolkit, stem):
+def test_real_agent_caller_pair_mixed_to_mono_gets_the_right_roles(real_data, tmp_path, detector_toolkit, stem):
     """A real call (two time-aligned legs of an acted AWS demo call, so the truth is known) mixed
     to one channel. On Auto_Repairs_49 the diarizer gives the agent's 1.4 s opening line to the
     customer's voice; that turn is reported uncertain, so its greeting no longer decides the roles."""
-    mono, _stereo = pair_reference(_REAL / f"{stem}_agent.wav", _REAL / f"{stem}_caller.wav", tmp_path, stem,
-                                   diarizer=detector_toolkit.diarizer)
+    real = real_data / "realcalls" / "aws-lca"
+    mono, _stereo = pair_reference(
+        real / f"{stem}_agent.wav", real / f"{stem}_caller.wav", tmp_path, stem, diarizer=detector_toolkit.diarizer
+    )
     result = process_call(_source(mono), detector_toolkit)
     assert isinstance(result, CallResult), result
     acc, ok = word_role_accuracy(result.utterances, load_rttm(mono.with_suffix(".rttm"))[mono.stem])

@@ -9,8 +9,8 @@ import shutil
 
 import numpy as np
 import pytest
-from audio_helpers import FORMATS, encode, encode_format, speech, tone
 
+from audio_helpers import FORMATS, encode, encode_format, speech, tone
 from callqa.pipeline.discover import (
     SIDECAR_ERROR,
     discover,
@@ -73,7 +73,11 @@ def test_not_recursive(calls):
 def test_extension_filter(calls):
     assert [os.path.basename(s.path) for s in discover(calls, [".wav"])] == ["a_call.WAV", "b_call.wav"]
     # without the dot and in upper case works the same
-    assert [os.path.basename(s.path) for s in discover(calls, ["WAV", "flac"])] == ["a_call.WAV", "b_call.wav", "d_call.flac"]
+    assert [os.path.basename(s.path) for s in discover(calls, ["WAV", "flac"])] == [
+        "a_call.WAV",
+        "b_call.wav",
+        "d_call.flac",
+    ]
     assert discover(calls, [".m4a"]) == []
 
 
@@ -81,7 +85,12 @@ def test_renamed_copy_keeps_its_call_id_and_is_skipped(calls, tmp_path):
     original = next(s for s in discover(calls, EXTS) if s.path.endswith("b_call.wav"))
     shutil.copy(calls / "b_call.wav", calls / "sub" / "zz_renamed.wav")
     result = scan(calls, EXTS)
-    assert [os.path.basename(s.path) for s in result.sources] == ["a_call.WAV", "b_call.wav", "c_call.mp3", "d_call.flac"]
+    assert [os.path.basename(s.path) for s in result.sources] == [
+        "a_call.WAV",
+        "b_call.wav",
+        "c_call.mp3",
+        "d_call.flac",
+    ]
     assert len(result.duplicates) == 1
     dup = result.duplicates[0]
     assert dup.path.endswith("zz_renamed.wav") and dup.same_as == original.path and dup.call_id == original.call_id

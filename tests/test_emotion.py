@@ -12,7 +12,7 @@ import pytest
 from callqa.config.settings import EmotionSettings, load_settings
 from callqa.models.emotion import DomainLexicon, LexiconSentiment, load_emotion_model, valence_of
 from callqa.pipeline.detectors.emotion import arousal_scores, detect_emotion, utterance_pitch_st
-from callqa.pipeline.detectors.hold import scan_line
+from callqa.pipeline.linescan import scan_line
 from callqa.pipeline.types import SAMPLE_RATE, ConfigError, DecodedAudio, ModelUnavailable, Utterance, Word
 
 
@@ -34,8 +34,11 @@ def test_english_lexicon_separates_angry_from_neutral_and_pleased(lexicon):
         "Nobody told me any of that! This is absolutely useless.",
         "I'm really fed up. I've been waiting for weeks and nothing has been fixed. This is unacceptable.",
     ]
-    neutral = ["Hi, my internet keeps dropping out every evening and I work from home.",
-               "Sure, it's four four seven two nine one.", "Okay, Friday works for me."]
+    neutral = [
+        "Hi, my internet keeps dropping out every evening and I work from home.",
+        "Sure, it's four four seven two nine one.",
+        "Okay, Friday works for me.",
+    ]
     for t in angry:
         assert lexicon.score(t, "en").sentiment <= -0.4, t
     for t in neutral:
@@ -78,7 +81,9 @@ def test_pitch_estimate_and_arousal_against_the_speakers_own_baseline():
         parts += [x, gap]
         utts.append(utt(k, "customer", "w w w", t, t + 1.5, channel=0, speaker="spk"))
         t += 2.0
-    sig = np.concatenate(parts) + (1e-4 * np.random.default_rng(0).standard_normal(int(t * SAMPLE_RATE))).astype(np.float32)
+    sig = np.concatenate(parts) + (1e-4 * np.random.default_rng(0).standard_normal(int(t * SAMPLE_RATE))).astype(
+        np.float32
+    )
     audio = DecodedAudio("x.wav", [sig], SAMPLE_RATE, 8000, 1, "pcm", t)
     ar = arousal_scores(utts, audio, scan_line(audio))
     assert int(np.argmax(ar)) == 2 and ar[2] >= 1.5
@@ -88,7 +93,9 @@ def test_pitch_estimate_and_arousal_against_the_speakers_own_baseline():
 def test_detect_emotion_fills_rows_events_and_metrics(lexicon):
     utts = [
         utt(0, "agent", "Thank you for calling, how can I help?", 0, 2),
-        utt(1, "customer", "This is the third time I'm calling and nobody has called me back. It's ridiculous.", 2.5, 6),
+        utt(
+            1, "customer", "This is the third time I'm calling and nobody has called me back. It's ridiculous.", 2.5, 6
+        ),
         utt(2, "agent", "I'm sorry to hear that, let me fix it.", 6.5, 8),
         utt(3, "customer", "My parcel was due on Tuesday.", 8.5, 10),
         utt(4, "customer", "Okay, that's great, thank you so much.", 10.5, 12),
@@ -120,12 +127,21 @@ def tiny_text_model(tmp_path_factory):
     transformers = pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("tiny-emotion-text")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
-        "this is the third time i am calling ridiculous thank you so much great my parcel was due on tuesday . , !".split())
+        "this is the third time i am calling ridiculous thank you so much great my parcel was due on tuesday . , !".split()
+    )
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = transformers.BertTokenizerFast(vocab_file=str(root / "vocab.txt"), do_lower_case=True)
-    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=32, max_position_embeddings=64, num_labels=3,
-                                  id2label={0: "anger", 1: "joy", 2: "neutral"}, label2id={"anger": 0, "joy": 1, "neutral": 2})
+    cfg = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=3,
+        id2label={0: "anger", 1: "joy", 2: "neutral"},
+        label2id={"anger": 0, "joy": 1, "neutral": 2},
+    )
     torch.manual_seed(0)
     model = transformers.BertForSequenceClassification(cfg)
     model.save_pretrained(root)
@@ -140,10 +156,19 @@ def tiny_audio_model(tmp_path_factory):
     transformers = pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("tiny-emotion-audio")
     cfg = transformers.Wav2Vec2Config(
-        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=2, classifier_proj_size=8, num_labels=4,
-        id2label={0: "ang", 1: "hap", 2: "neu", 3: "sad"}, label2id={"ang": 0, "hap": 1, "neu": 2, "sad": 3},
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        classifier_proj_size=8,
+        num_labels=4,
+        id2label={0: "ang", 1: "hap", 2: "neu", 3: "sad"},
+        label2id={"ang": 0, "hap": 1, "neu": 2, "sad": 3},
     )
     torch.manual_seed(0)
     transformers.Wav2Vec2ForSequenceClassification(cfg).save_pretrained(root)
@@ -152,15 +177,19 @@ def tiny_audio_model(tmp_path_factory):
 
 
 def _models(tmp_path, emotion):
-    return load_settings().models.model_copy(update={"cache_dir": tmp_path, "emotion": str(emotion) if emotion else None})
+    return load_settings().models.model_copy(
+        update={"cache_dir": tmp_path, "emotion": str(emotion) if emotion else None}
+    )
 
 
 def test_text_classifier_from_a_local_dir_labels_come_from_its_config(tiny_text_model, tmp_path, lexicon):
     model = load_emotion_model(_models(tmp_path, tiny_text_model))
     assert model is not None and model.kind == "text" and model.labels == ["anger", "joy", "neutral"]
     assert model.resolved.source == "local-dir"
-    utts = [utt(0, "customer", "This is the third time I am calling, ridiculous!", 0, 3),
-            utt(1, "customer", "Thank you so much, great.", 3.5, 5)]
+    utts = [
+        utt(0, "customer", "This is the third time I am calling, ridiculous!", 0, 3),
+        utt(1, "customer", "Thank you so much, great.", 3.5, 5),
+    ]
     out, events, metrics = detect_emotion("c", utts, None, None, "en", lexicon, model, EmotionSettings())
     for u in out:
         assert u.emotion in {"anger", "joy", "neutral"}

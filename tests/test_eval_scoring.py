@@ -3,29 +3,58 @@
 from dataclasses import replace
 
 from callqa.callgen import CallLabels, LabelEvent
-from callqa.flows.eval_scoring import evaluate_scoring, truth_contexts
+from callqa.evaluation.scoring import evaluate_scoring, truth_contexts
 from callqa.pipeline.scoring import load_scorecard, score_call
 from callqa.pipeline.types import CallResult, CallSource, RoleDecision
 
 LABELS = CallLabels(
-    stem="c1", audio="c1.wav", language="en", duration_s=60.0, seed=0,
+    stem="c1",
+    audio="c1.wav",
+    language="en",
+    duration_s=60.0,
+    seed=0,
     spec={"greeting": "standard"},
     events=[
-        LabelEvent("greeting", "agent", 0.5, 4.0), LabelEvent("need_discovery", "agent", 0.5, 4.0),
-        LabelEvent("identity_verification", "agent", 8.0, 11.0), LabelEvent("solution_explained", "agent", 20.0, 26.0),
+        LabelEvent("greeting", "agent", 0.5, 4.0),
+        LabelEvent("need_discovery", "agent", 0.5, 4.0),
+        LabelEvent("identity_verification", "agent", 8.0, 11.0),
+        LabelEvent("solution_explained", "agent", 20.0, 26.0),
         LabelEvent("hold_announced", "agent", 12.0, 13.0),
-        LabelEvent("hold", "agent", 14.0, 24.0, data={"kind": "music", "announced": True, "thanked": True, "duration_s": 10.0}),
+        LabelEvent(
+            "hold", "agent", 14.0, 24.0, data={"kind": "music", "announced": True, "thanked": True, "duration_s": 10.0}
+        ),
         LabelEvent("hold_thanked", "agent", 24.5, 26.0),
-        LabelEvent("further_help_offered", "agent", 50.0, 52.0), LabelEvent("closing", "agent", 55.0, 58.0),
+        LabelEvent("further_help_offered", "agent", 50.0, 52.0),
+        LabelEvent("closing", "agent", 55.0, 58.0),
     ],
     optional=[LabelEvent("understanding_confirmed", "customer", 30.0, 31.0)],
-    metrics={"hold_count": 1.0, "hold_total_s": 10.0, "hold_max_s": 10.0, "dead_air_total_s": 0.0, "interruptions_agent": 0.0},
+    metrics={
+        "hold_count": 1.0,
+        "hold_total_s": 10.0,
+        "hold_max_s": 10.0,
+        "dead_air_total_s": 0.0,
+        "interruptions_agent": 0.0,
+    },
 )
 
 
 def result_from(events, metrics):
-    return CallResult(CallSource("c1.wav", "x" * 64, 1), 60.0, 2, 8000, "pcm_mulaw", "en", 0.99, [], events, metrics, [],
-                      {}, RoleDecision({"ch0": "agent", "ch1": "customer"}, 1.0, "channel_map"), {})
+    return CallResult(
+        CallSource("c1.wav", "x" * 64, 1),
+        60.0,
+        2,
+        8000,
+        "pcm_mulaw",
+        "en",
+        0.99,
+        [],
+        events,
+        metrics,
+        [],
+        {},
+        RoleDecision({"ch0": "agent", "ch1": "customer"}, 1.0, "channel_map"),
+        {},
+    )
 
 
 def test_detections_equal_to_the_labels_agree_fully():

@@ -11,10 +11,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from callqa.flows.cli import app
-from callqa.flows.export import ExportError, export, relations
-
 import qa_data
+from callqa.cli import app
+from callqa.workspace.export import ExportError, export, relations
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +28,14 @@ def test_every_table_and_view_exports_to_parquet_with_all_rows(db, tmp_path):
     names = relations(con)
     expected = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
     con.close()
-    assert {"flagged_queue", "call_summary", "agent_daily", "criterion_pass_rates", "hold_stats", "review_agreement"} <= {
-        n for n, k in names.items() if k == "view"}
+    assert {
+        "flagged_queue",
+        "call_summary",
+        "agent_daily",
+        "criterion_pass_rates",
+        "hold_stats",
+        "review_agreement",
+    } <= {n for n, k in names.items() if k == "view"}
     for name in names:
         r = export(db, name, "parquet", tmp_path)
         assert r.path == tmp_path / f"{name}.parquet" and r.rows == expected[name], name
@@ -41,7 +46,11 @@ def test_every_table_and_view_exports_to_parquet_with_all_rows(db, tmp_path):
 def test_parquet_keeps_types_and_csv_writes_lists_as_json(db, tmp_path):
     p = export(db, "flagged_queue", "parquet", tmp_path / "q.parquet")
     rows = duckdb.sql(f"SELECT file_name, flag_reasons, day FROM read_parquet('{p.path}')").fetchall()
-    assert rows[0][0] == "rude.wav" and rows[0][1][0] == "auto-fail: no_forbidden_language" and rows[0][2] == date(2026, 11, 22)
+    assert (
+        rows[0][0] == "rude.wav"
+        and rows[0][1][0] == "auto-fail: no_forbidden_language"
+        and rows[0][2] == date(2026, 11, 22)
+    )
     c = export(db, "flagged_queue", "csv", tmp_path / "q.csv")
     with open(c.path, newline="", encoding="utf-8") as f:
         got = list(csv.DictReader(f))
@@ -53,7 +62,9 @@ def test_parquet_keeps_types_and_csv_writes_lists_as_json(db, tmp_path):
 
 
 def test_day_filter_and_errors(db, tmp_path):
-    r = export(db, "call_summary", "parquet", tmp_path / "cs.parquet", since=date(2026, 11, 21), until=date(2026, 11, 21))
+    r = export(
+        db, "call_summary", "parquet", tmp_path / "cs.parquet", since=date(2026, 11, 21), until=date(2026, 11, 21)
+    )
     assert r.rows == 2
     with pytest.raises(ExportError, match="no `day` column"):
         export(db, "utterances", "csv", tmp_path / "x.csv", since=date(2026, 1, 1))
@@ -66,7 +77,9 @@ def test_day_filter_and_errors(db, tmp_path):
 
 def test_export_does_not_write_the_database_and_cli_works(db, tmp_path):
     before = hashlib.sha256(db.read_bytes()).hexdigest()
-    r = CliRunner().invoke(app, ["export", "agent_daily", "--db", str(db), "--format", "csv", "--out", str(tmp_path / "a.csv")])
+    r = CliRunner().invoke(
+        app, ["export", "agent_daily", "--db", str(db), "--format", "csv", "--out", str(tmp_path / "a.csv")]
+    )
     assert r.exit_code == 0, r.output
     assert "4 rows of agent_daily" in r.output and (tmp_path / "a.csv").is_file()
     r = CliRunner().invoke(app, ["export", "calls; DROP TABLE calls", "--db", str(db)])

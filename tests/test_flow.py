@@ -7,10 +7,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from callqa.flows.cli import app
+from callqa.cli import app
 from callqa.flows.nightly import run_nightly
-from callqa.pipeline import store
-from callqa.synth import CallScript, Turn, render_call
+from callqa.synth.mix import render_call
+from callqa.synth.script import CallScript, Turn
 
 pytestmark = pytest.mark.slow
 
@@ -18,20 +18,40 @@ DATA_TABLES = ["calls", "utterances", "words", "events", "call_metrics", "criter
 
 CALLS = {
     # stem: (script turns, stereo, greeting expected)
-    "greeted": ([
-        Turn("agent", "Thank you for calling Acme Energy, my name is Sarah, how can I help you today?", gap_before_s=0.4),
-        Turn("customer", "Hi Sarah, I would like to check the balance on my account please."),
-        Turn("agent", "Of course. Your balance is forty two pounds."),
-    ], True, True),
-    "no_greeting": ([
-        Turn("agent", "Account number?", gap_before_s=0.4),
-        Turn("customer", "Oh, hello. It is one two three four five."),
-        Turn("agent", "Right. The engineer is booked for Monday."),
-    ], True, False),
-    "mono_greeted": ([
-        Turn("agent", "Good morning, thanks for calling Brightline, this is Daniel, how may I help you?", gap_before_s=0.4),
-        Turn("customer", "Hello, my internet keeps dropping out every evening."),
-    ], False, True),
+    "greeted": (
+        [
+            Turn(
+                "agent",
+                "Thank you for calling Acme Energy, my name is Sarah, how can I help you today?",
+                gap_before_s=0.4,
+            ),
+            Turn("customer", "Hi Sarah, I would like to check the balance on my account please."),
+            Turn("agent", "Of course. Your balance is forty two pounds."),
+        ],
+        True,
+        True,
+    ),
+    "no_greeting": (
+        [
+            Turn("agent", "Account number?", gap_before_s=0.4),
+            Turn("customer", "Oh, hello. It is one two three four five."),
+            Turn("agent", "Right. The engineer is booked for Monday."),
+        ],
+        True,
+        False,
+    ),
+    "mono_greeted": (
+        [
+            Turn(
+                "agent",
+                "Good morning, thanks for calling Brightline, this is Daniel, how may I help you?",
+                gap_before_s=0.4,
+            ),
+            Turn("customer", "Hello, my internet keeps dropping out every evening."),
+        ],
+        False,
+        True,
+    ),
 }
 
 
@@ -42,13 +62,22 @@ def batch(tmp_path_factory, asr_model_settings):
     calls.mkdir()
     for stem, (turns, stereo, _) in CALLS.items():
         script = CallScript(turns, voices={"agent": "joe_high", "customer": "joe"})
-        render_call(script, calls / f"{stem}.wav", sample_rate=8000, stereo=stereo, codec="pcm_mulaw" if stereo else None,
-                    telephone=True, write_truth=False)
+        render_call(
+            script,
+            calls / f"{stem}.wav",
+            sample_rate=8000,
+            stereo=stereo,
+            codec="pcm_mulaw" if stereo else None,
+            telephone=True,
+            write_truth=False,
+        )
     (calls / "corrupt.wav").write_text("this is a text file, not a recording\n")
     cfg = root / "settings.yaml"
     # these three-turn calls test the greeting verdict end to end, so they are scored with the one-criterion
     # card; the default 16-criterion cards are checked on the labelled calls (tests/test_eval_scoring.py)
-    cfg.write_text(yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)}, "scorecards": ["inbound_basic"]}))
+    cfg.write_text(
+        yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)}, "scorecards": ["inbound_basic"]})
+    )
     db = root / "qa.duckdb"
     first = run_nightly(calls, db, cfg, workers=1)
     return {"root": root, "calls": calls, "db": db, "cfg": cfg, "first": first}
@@ -102,9 +131,11 @@ def test_stereo_roles_come_from_the_channel_map_and_mono_is_single_speaker(batch
 
 
 def _check_roles(con) -> None:
-    roles = dict(con.execute(
-        """SELECT c.file_name, list(DISTINCT u.role ORDER BY u.role) FROM utterances u JOIN calls c USING (call_id) GROUP BY 1"""
-    ).fetchall())
+    roles = dict(
+        con.execute(
+            """SELECT c.file_name, list(DISTINCT u.role ORDER BY u.role) FROM utterances u JOIN calls c USING (call_id) GROUP BY 1"""
+        ).fetchall()
+    )
     assert roles["greeted.wav"] == ["agent", "customer"]
     # mono: diarized into two speakers, the greeter is the agent (issue 4)
     assert roles["mono_greeted.wav"] == ["agent", "customer"]
@@ -114,7 +145,9 @@ def _check_roles(con) -> None:
     assert first[0][0] == "agent" and "calling" in first[0][1].lower()
     # greedy base on the 8 kHz synthetic voice hears "I'm out on my account" for "check the balance on my account"
     assert first[1][0] == "customer" and "account" in first[1][1].lower()
-    meta = con.execute("SELECT channels, sample_rate, codec, language FROM calls WHERE file_name = 'greeted.wav'").fetchone()
+    meta = con.execute(
+        "SELECT channels, sample_rate, codec, language FROM calls WHERE file_name = 'greeted.wav'"
+    ).fetchone()
     assert meta == (2, 8000, "pcm_mulaw", "en")
 
 
@@ -127,7 +160,9 @@ def test_second_run_adds_nothing_and_cli_sql_refuses_writes(batch):
     assert {t: after[t] for t in DATA_TABLES} == {t: before[t] for t in DATA_TABLES}
     assert after["runs"] == before["runs"] + 1
     con = duckdb.connect(str(batch["db"]), read_only=True)
-    last = con.execute("SELECT n_discovered, n_skipped, n_processed, n_failed FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    last = con.execute(
+        "SELECT n_discovered, n_skipped, n_processed, n_failed FROM runs ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
     con.close()
     assert last == (4, 4, 0, 0)
 
@@ -139,4 +174,8 @@ def test_second_run_adds_nothing_and_cli_sql_refuses_writes(batch):
     assert res.exit_code == 0 and res.output.strip().splitlines() == ["n", "3"]
 
     res = runner.invoke(app, ["flagged", "--db", str(batch["db"])])
-    assert res.exit_code == 0 and "no_greeting.wav" in res.output and "greeted.wav" not in res.output.replace("no_greeting.wav", "")
+    assert (
+        res.exit_code == 0
+        and "no_greeting.wav" in res.output
+        and "greeted.wav" not in res.output.replace("no_greeting.wav", "")
+    )

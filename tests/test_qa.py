@@ -7,12 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 from callqa import rowgen
-from callqa.flows.cli import app
-from callqa.flows.qa import add_review, calibration, draw_sample, verify_reviews
-from callqa.flows.rescore import load_contexts, rescore_contexts
+from callqa.cli import app
 from callqa.pipeline import store
+from callqa.pipeline.rescoring import load_contexts, rescore_contexts
 from callqa.pipeline.scoring import load_scorecard
 from callqa.pipeline.types import ConfigError
+from callqa.workspace.qa import add_review, calibration, draw_sample, verify_reviews
 
 N = 300
 
@@ -33,7 +33,16 @@ def snapshot(path):
     con = duckdb.connect(str(path), read_only=True)
     try:
         out = {}
-        for t in ("calls", "events", "call_metrics", "criterion_results", "call_scores", "reviews", "scorecards", "samples"):
+        for t in (
+            "calls",
+            "events",
+            "call_metrics",
+            "criterion_results",
+            "call_scores",
+            "reviews",
+            "scorecards",
+            "samples",
+        ):
             out[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
         out["scores_digest"] = con.execute(
             "SELECT md5(string_agg(call_id || scorecard_version || criterion_id || result, ',' ORDER BY call_id, scorecard_version, criterion_id)) FROM criterion_results"
@@ -46,16 +55,23 @@ def snapshot(path):
 def test_rescoring_matches_the_stored_events(db):
     con = duckdb.connect(str(db), read_only=True)
     # independent check in SQL: greeting passes iff the agent greeted within 15 s
-    expected = dict(con.execute(
-        """SELECT c.call_id, bool_or(e.type = 'greeting' AND e.role = 'agent' AND e.start_s <= 15)
+    expected = dict(
+        con.execute(
+            """SELECT c.call_id, bool_or(e.type = 'greeting' AND e.role = 'agent' AND e.start_s <= 15)
            FROM calls c LEFT JOIN events e USING (call_id) GROUP BY 1"""
-    ).fetchall())
-    got = dict(con.execute(
-        "SELECT call_id, result = 'pass' FROM criterion_results WHERE criterion_id = 'greeting'"
-    ).fetchall())
+        ).fetchall()
+    )
+    got = dict(
+        con.execute("SELECT call_id, result = 'pass' FROM criterion_results WHERE criterion_id = 'greeting'").fetchall()
+    )
     assert got == {k: bool(v) for k, v in expected.items()}
     # hold etiquette is n/a exactly on calls without a hold
-    na = {r[0] for r in con.execute("SELECT call_id FROM criterion_results WHERE criterion_id = 'hold_etiquette' AND result = 'na'").fetchall()}
+    na = {
+        r[0]
+        for r in con.execute(
+            "SELECT call_id FROM criterion_results WHERE criterion_id = 'hold_etiquette' AND result = 'na'"
+        ).fetchall()
+    }
     with_hold = {r[0] for r in con.execute("SELECT DISTINCT call_id FROM events WHERE type = 'hold'").fetchall()}
     assert na == set(expected) - with_hold
     # forbidden language is an auto-fail: those calls score 0 and are flagged
@@ -76,9 +92,11 @@ def test_versions_are_kept_side_by_side_and_a_changed_version_is_refused(db, tmp
     res = runner.invoke(app, ["rescore", "--scorecard", str(v2_path), "--db", str(db), "--all-languages"])
     assert res.exit_code == 0, res.output
     con = duckdb.connect(str(db), read_only=True)
-    per_version = dict(con.execute(
-        "SELECT scorecard_version, count(*) FILTER (result = 'pass') FROM criterion_results WHERE criterion_id = 'greeting' GROUP BY 1"
-    ).fetchall())
+    per_version = dict(
+        con.execute(
+            "SELECT scorecard_version, count(*) FILTER (result = 'pass') FROM criterion_results WHERE criterion_id = 'greeting' GROUP BY 1"
+        ).fetchall()
+    )
     con.close()
     assert set(per_version) == {1, 2} and per_version[2] < per_version[1]
     # same version, different rules: refused, nothing changes
@@ -97,12 +115,27 @@ def store_path(name):
     return resolve_scorecard_path(name)
 
 
-@pytest.mark.parametrize("mutation, message", [
-    (("event: identity_verification", "event: identity_check"), "unknown event type 'identity_check'"),
-    (("        points: 10\n        rule: {event: identity_verification", "        rule: {event: identity_verification"), "points"),
-    (("{metric: hold_max_s, max: 120}", "{metric: hold_max_s, max: 120, min: 300}"), "min 300.0 is greater than max 120.0"),
-    (("{metric: dead_air_total_s, max: 10, if_missing: pass}", "{metric: dead_air_s, max: 10}"), "unknown metric 'dead_air_s'"),
-])
+@pytest.mark.parametrize(
+    "mutation, message",
+    [
+        (("event: identity_verification", "event: identity_check"), "unknown event type 'identity_check'"),
+        (
+            (
+                "        points: 10\n        rule: {event: identity_verification",
+                "        rule: {event: identity_verification",
+            ),
+            "points",
+        ),
+        (
+            ("{metric: hold_max_s, max: 120}", "{metric: hold_max_s, max: 120, min: 300}"),
+            "min 300.0 is greater than max 120.0",
+        ),
+        (
+            ("{metric: dead_air_total_s, max: 10, if_missing: pass}", "{metric: dead_air_s, max: 10}"),
+            "unknown metric 'dead_air_s'",
+        ),
+    ],
+)
 def test_invalid_scorecard_is_rejected_before_any_call_is_touched(db, tmp_path, mutation, message):
     bad = tmp_path / "bad.yaml"
     text = store_path("inbound_service_en").read_text()
@@ -123,9 +156,14 @@ def test_reviews_are_append_only_and_tamper_evident(db):
     cid = con.execute("SELECT call_id FROM calls ORDER BY call_id LIMIT 1").fetchone()[0]
     con.close()
     for verdict in ("fail", "pass"):
-        res = runner.invoke(app, ["review", cid[:10], "--criterion", "greeting", "--verdict", verdict, "--reviewer", "Ana", "--db", str(db)])
+        res = runner.invoke(
+            app,
+            ["review", cid[:10], "--criterion", "greeting", "--verdict", verdict, "--reviewer", "Ana", "--db", str(db)],
+        )
         assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["review", cid[:10], "--criterion", "no_such", "--verdict", "pass", "--reviewer", "Ana", "--db", str(db)])
+    res = runner.invoke(
+        app, ["review", cid[:10], "--criterion", "no_such", "--verdict", "pass", "--reviewer", "Ana", "--db", str(db)]
+    )
     assert res.exit_code != 0 and "has no criterion 'no_such'" in res.output
     con = duckdb.connect(str(db), read_only=True)
     history = con.execute("SELECT verdict FROM reviews ORDER BY seq").fetchall()
@@ -133,8 +171,13 @@ def test_reviews_are_append_only_and_tamper_evident(db):
     con.close()
     assert history == [("fail",), ("pass",)] and latest == [("pass",)]
     # no CLI path rewrites history
-    for sql in ("UPDATE reviews SET verdict = 'fail'", "DELETE FROM reviews", "DROP TABLE reviews",
-                "INSERT INTO reviews SELECT * FROM reviews", "TRUNCATE reviews"):
+    for sql in (
+        "UPDATE reviews SET verdict = 'fail'",
+        "DELETE FROM reviews",
+        "DROP TABLE reviews",
+        "INSERT INTO reviews SELECT * FROM reviews",
+        "TRUNCATE reviews",
+    ):
         res = runner.invoke(app, ["sql", "--db", str(db), sql])
         assert res.exit_code != 0 and "read-only" in res.output, sql
     assert runner.invoke(app, ["audit", "--db", str(db)]).exit_code == 0
@@ -184,7 +227,9 @@ def test_stratified_sample_is_even_reproducible_and_recorded(db):
     c = draw_sample(con, 12, by="agent", seed=43)
     flagged = {r[0] for r in con.execute("SELECT call_id FROM call_scores WHERE flagged").fetchall()}
     recorded = con.execute("SELECT count(*) FROM sample_calls WHERE sample_id = ?", [a["sample_id"]]).fetchone()[0]
-    meta = con.execute("SELECT stratify_by, seed, n_drawn FROM samples WHERE sample_id = ?", [a["sample_id"]]).fetchone()
+    meta = con.execute(
+        "SELECT stratify_by, seed, n_drawn FROM samples WHERE sample_id = ?", [a["sample_id"]]
+    ).fetchone()
     con.close()
     assert [x for x, _ in a["calls"]] == [x for x, _ in b["calls"]] != [x for x, _ in c["calls"]]
     per_agent = {}
@@ -197,7 +242,9 @@ def test_stratified_sample_is_even_reproducible_and_recorded(db):
 
 def test_exemplar_view_lists_best_passing_calls_per_agent_and_criterion(db):
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.execute("SELECT agent_id, criterion_id, rank, percent FROM exemplar_calls ORDER BY agent_id, criterion_id, rank").fetchall()
+    rows = con.execute(
+        "SELECT agent_id, criterion_id, rank, percent FROM exemplar_calls ORDER BY agent_id, criterion_id, rank"
+    ).fetchall()
     con.close()
     assert rows and max(r[2] for r in rows) <= 3
     by_key = {}

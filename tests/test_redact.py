@@ -9,14 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from callqa.config.settings import load_settings
-from callqa.pipeline.redact import (
-    PII_TYPES, RedactionOptions, apply_redaction, cn_id_ok, find_pii, luhn_ok, redact_audio, redact_call, redact_text,
-    redact_utterance, write_redacted_audio,
-)
-from callqa.pipeline.types import ConfigError, DecodedAudio
-
 import qa_data
+from callqa.config.settings import load_settings
+from callqa.pipeline.pii import PII_TYPES, RedactionOptions, cn_id_ok, find_pii, luhn_ok, redact_text
+from callqa.pipeline.redact import apply_redaction, redact_audio, redact_call, redact_utterance, write_redacted_audio
+from callqa.pipeline.types import ConfigError, DecodedAudio
 
 EN_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ZH_WORDS = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"]
@@ -72,7 +69,7 @@ def ni_number(rng: random.Random) -> str:
 def group(d: str, sizes: list[int], sep: str) -> str:
     out, i = [], 0
     for s in sizes:
-        out.append(d[i:i + s])
+        out.append(d[i : i + s])
         i += s
     if i < len(d):
         out.append(d[i:])
@@ -94,13 +91,16 @@ def spoken_en(d: str, rng: random.Random) -> str:
     chunks, k = [], 0
     while k < len(words):
         n = rng.choice([3, 4])
-        chunks.append(" ".join(words[k:k + n]))
+        chunks.append(" ".join(words[k : k + n]))
         k += n
     return sep.join(chunks)
 
 
 def spoken_zh(d: str, rng: random.Random) -> str:
-    return "".join(("幺" if c == "1" and rng.random() < 0.5 else "两" if c == "2" and rng.random() < 0.2 else ZH_WORDS[int(c)]) for c in d)
+    return "".join(
+        ("幺" if c == "1" and rng.random() < 0.5 else "两" if c == "2" and rng.random() < 0.2 else ZH_WORDS[int(c)])
+        for c in d
+    )
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,11 @@ class Sample:
 
 
 EN_TEMPLATES = {
-    "CARD": ["My card number is {v}.", "Sure, it's {v}, and the expiry is next March.", "The long number on the front is {v}"],
+    "CARD": [
+        "My card number is {v}.",
+        "Sure, it's {v}, and the expiry is next March.",
+        "The long number on the front is {v}",
+    ],
     "PHONE": ["You can reach me on {v} after six.", "Call me back on {v} please.", "my mobile is {v}"],
     "NATIONAL_ID": ["My social security number is {v}.", "the national insurance number is {v}", "ID {v}, I think"],
     "EMAIL": ["Send it to {v} please.", "my email is {v}", "It's {v}, all lower case."],
@@ -132,8 +136,14 @@ def make_value(kind: str, lang: str, rng: random.Random) -> str:
         d = card_number(rng)
         forms = {
             # as ASR writes dictated digits: grouped, dashed, run together, one numeral per word, words
-            "en": [group(d, [4, 4, 4, 4], " "), group(d, [4, 4, 4, 4], "-"), d, " ".join(d), spoken_en(d, rng),
-                   group(d, [4, 4, 4, 4], ", ")],
+            "en": [
+                group(d, [4, 4, 4, 4], " "),
+                group(d, [4, 4, 4, 4], "-"),
+                d,
+                " ".join(d),
+                spoken_en(d, rng),
+                group(d, [4, 4, 4, 4], ", "),
+            ],
             "zh": [d, group(d, [4, 4, 4, 4], " "), spoken_zh(d, rng), d.translate(FULLWIDTH)],
         }[lang]
         return rng.choice(forms)
@@ -142,8 +152,16 @@ def make_value(kind: str, lang: str, rng: random.Random) -> str:
             n = rng.choice(["us", "uk", "ukmob", "intl"])
             if n == "us":
                 d = f"{rng.randint(2, 9)}{rng.randint(0, 99):02d}{rng.randint(2, 9)}{rng.randint(0, 999999):06d}"
-                return rng.choice([f"({d[:3]}) {d[3:6]}-{d[6:]}", f"{d[:3]}-{d[3:6]}-{d[6:]}", f"+1 {d[:3]} {d[3:6]} {d[6:]}",
-                                   f"{d[:3]}.{d[3:6]}.{d[6:]}", spoken_en(d, rng), " ".join(d)])
+                return rng.choice(
+                    [
+                        f"({d[:3]}) {d[3:6]}-{d[6:]}",
+                        f"{d[:3]}-{d[3:6]}-{d[6:]}",
+                        f"+1 {d[:3]} {d[3:6]} {d[6:]}",
+                        f"{d[:3]}.{d[3:6]}.{d[6:]}",
+                        spoken_en(d, rng),
+                        " ".join(d),
+                    ]
+                )
             if n == "uk":
                 d = f"020{rng.randint(0, 99999999):08d}"
                 return rng.choice([f"{d[:3]} {d[3:7]} {d[7:]}", spoken_en(d, rng)])
@@ -153,8 +171,16 @@ def make_value(kind: str, lang: str, rng: random.Random) -> str:
             d = f"7{rng.randint(0, 999999999):09d}"
             return rng.choice([f"+44 {d[:4]} {d[4:]}", f"+44{d}"])
         d = f"1{rng.choice('3456789')}{rng.randint(0, 999999999):09d}"
-        return rng.choice([d, f"{d[:3]} {d[3:7]} {d[7:]}", f"+86 {d}", spoken_zh(d, rng), d.translate(FULLWIDTH),
-                           f"{d[:3]}-{d[3:7]}-{d[7:]}"])
+        return rng.choice(
+            [
+                d,
+                f"{d[:3]} {d[3:7]} {d[7:]}",
+                f"+86 {d}",
+                spoken_zh(d, rng),
+                d.translate(FULLWIDTH),
+                f"{d[:3]}-{d[3:7]}-{d[7:]}",
+            ]
+        )
     if kind == "NATIONAL_ID":
         if lang == "en":
             which = rng.choice(["ssn", "ni", "ni_spoken"])
@@ -230,7 +256,9 @@ def test_labelled_set_recall_at_least_098_in_both_languages():
         red, _ = redact_text(s.text)
         if hit:
             assert s.value not in red
-            typed = [p for p in spans if p.start < s.text.index(s.value) + len(s.value) and s.text.index(s.value) < p.end]
+            typed = [
+                p for p in spans if p.start < s.text.index(s.value) + len(s.value) and s.text.index(s.value) < p.end
+            ]
             if not any(p.type == s.type for p in typed):
                 wrong_type.append((s, [p.type for p in typed]))
         else:
@@ -241,8 +269,10 @@ def test_labelled_set_recall_at_least_098_in_both_languages():
     for lang in ("en", "zh"):
         got = sum(v[0] for k, v in stats.items() if k[0] == lang)
         total = sum(v[1] for k, v in stats.items() if k[0] == lang)
-        print(f"{lang}: recall {got / total:.3f} ({got}/{total}); per type "
-              + ", ".join(f"{k[1]} {v[0]}/{v[1]}" for k, v in sorted(stats.items()) if k[0] == lang))
+        print(
+            f"{lang}: recall {got / total:.3f} ({got}/{total}); per type "
+            + ", ".join(f"{k[1]} {v[0]}/{v[1]}" for k, v in sorted(stats.items()) if k[0] == lang)
+        )
         assert got / total >= 0.98, misses
     type_acc = 1 - len(wrong_type) / len(samples)
     print(f"type accuracy {type_acc:.3f}")
@@ -254,18 +284,29 @@ def test_ordinary_numbers_are_left_alone():
     assert not flagged
 
 
-@pytest.mark.parametrize("text,token,value", [
-    ("card 4111 1111 1111 1111 thanks", "[CARD]", "4111111111111111"),
-    ("it's four five three nine, one four eight eight, oh three four three, six four six seven", "[CARD]", "4539148803436467"),
-    ("double four seven two triple zero one two three four five six seven", "[CARD]", "44720001234567"),  # Luhn-valid
-    ("call 07700 900123", "[PHONE]", "07700900123"),
-    ("幺三八幺二三四五六七八", "[PHONE]", "13812345678"),
-    ("身份证号码是11010519491231002X。", "[NATIONAL_ID]", "11010519491231002X"),
-    ("my NI number is AB 12 34 56 C", "[NATIONAL_ID]", "AB123456C"),
-    ("SSN 123-45-6789", "[NATIONAL_ID]", "123456789"),
-    ("write to john dot smith at gmail dot com", "[EMAIL]", "john.smith@gmail.com"),
-    ("邮箱是zhangsan艾特qq点com", "[EMAIL]", "zhangsan@qq.com"),
-])
+@pytest.mark.parametrize(
+    "text,token,value",
+    [
+        ("card 4111 1111 1111 1111 thanks", "[CARD]", "4111111111111111"),
+        (
+            "it's four five three nine, one four eight eight, oh three four three, six four six seven",
+            "[CARD]",
+            "4539148803436467",
+        ),
+        (
+            "double four seven two triple zero one two three four five six seven",
+            "[CARD]",
+            "44720001234567",
+        ),  # Luhn-valid
+        ("call 07700 900123", "[PHONE]", "07700900123"),
+        ("幺三八幺二三四五六七八", "[PHONE]", "13812345678"),
+        ("身份证号码是11010519491231002X。", "[NATIONAL_ID]", "11010519491231002X"),
+        ("my NI number is AB 12 34 56 C", "[NATIONAL_ID]", "AB123456C"),
+        ("SSN 123-45-6789", "[NATIONAL_ID]", "123456789"),
+        ("write to john dot smith at gmail dot com", "[EMAIL]", "john.smith@gmail.com"),
+        ("邮箱是zhangsan艾特qq点com", "[EMAIL]", "zhangsan@qq.com"),
+    ],
+)
 def test_examples(text, token, value):
     red, spans = redact_text(text)
     assert token in red, (red, spans)
@@ -299,14 +340,26 @@ def test_utterance_words_become_the_type_token_and_keep_their_times():
 
 def test_a_whole_call_has_no_raw_pii_left_in_text_evidence_data_or_rationales():
     base = qa_data.stereo_call()
-    pii_utt = qa_data.utt(6, "ch1", "customer", 50.0, 54.0, "it is 4111 1111 1111 1111 and my mobile is 07700 900123", 1)
-    ev = qa_data.ev(base.source.call_id, "identity_verification", 50.0, 54.0, "ch1", "customer",
-                    "is 4111 1111 1111 1111 and my mobile", quote="07700 900123")
+    pii_utt = qa_data.utt(
+        6, "ch1", "customer", 50.0, 54.0, "it is 4111 1111 1111 1111 and my mobile is 07700 900123", 1
+    )
+    ev = qa_data.ev(
+        base.source.call_id,
+        "identity_verification",
+        50.0,
+        54.0,
+        "ch1",
+        "customer",
+        "is 4111 1111 1111 1111 and my mobile",
+        quote="07700 900123",
+    )
     from dataclasses import replace
 
     from callqa.pipeline.types import CriterionResult
 
-    crit = CriterionResult("s", "identity_verified", "pass", 10, 10, False, (ev.event_id,), "customer gave 4111 1111 1111 1111")
+    crit = CriterionResult(
+        "s", "identity_verified", "pass", 10, 10, False, (ev.event_id,), "customer gave 4111 1111 1111 1111"
+    )
     score = replace(base.scores[0], criteria=base.scores[0].criteria + (crit,))
     call = replace(base, utterances=base.utterances + [pii_utt], events=base.events + [ev], scores=[score])
     red, spans = redact_call(call)
@@ -340,7 +393,7 @@ def test_audio_spans_are_silenced_or_beeped_on_every_channel_and_nothing_else_ch
         assert np.all(silent[ch][a:b] == 0)
         np.testing.assert_array_equal(silent[ch][:a], audio.channels[ch][:a])
         np.testing.assert_array_equal(silent[ch][b:], audio.channels[ch][b:])
-        spec = np.abs(np.fft.rfft(beeped[ch][a + 800:b - 800]))
+        spec = np.abs(np.fft.rfft(beeped[ch][a + 800 : b - 800]))
         freq = np.fft.rfftfreq(b - a - 1600, 1 / 16000)[np.argmax(spec)]
         assert abs(freq - 1000) < 5
     assert not np.all(audio.channels[0][a:b] == 0)  # the decoded audio itself is not modified

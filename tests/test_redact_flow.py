@@ -15,19 +15,31 @@ import yaml
 from scipy.io import wavfile
 
 from callqa.flows.nightly import run_nightly
-from callqa.synth import CallScript, Turn, render_call
+from callqa.synth.mix import render_call
+from callqa.synth.script import CallScript, Turn
 
 pytestmark = pytest.mark.slow
 
 CARD = "4539148803436467"  # Luhn-valid
 PHONE = "07700900123"
-EN = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-      "eight": "8", "nine": "9"}
+EN = {
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
 
 
 def _spell(d: str) -> str:
     words = ["oh" if c == "0" else list(EN)[int(c) + 1] if c != "0" else "zero" for c in d]
-    return ", ".join(" ".join(words[i:i + 4]) for i in range(0, len(words), 4))
+    return ", ".join(" ".join(words[i : i + 4]) for i in range(0, len(words), 4))
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +47,31 @@ def run(tmp_path_factory, asr_model_settings):
     root = tmp_path_factory.mktemp("redact_flow")
     calls = root / "calls"
     calls.mkdir()
-    script = CallScript([
-        Turn("agent", "Thank you for calling Acme Energy, my name is Sarah. Can I take the card number please?", gap_before_s=0.4),
-        Turn("customer", f"Yes, it is {_spell(CARD)}."),
-        Turn("agent", "Thank you. And a phone number we can reach you on?"),
-        Turn("customer", f"My mobile is {_spell(PHONE)}."),
-        Turn("agent", "Lovely, that is all updated for you."),
-    ], voices={"agent": "joe_high", "customer": "joe"})
+    script = CallScript(
+        [
+            Turn(
+                "agent",
+                "Thank you for calling Acme Energy, my name is Sarah. Can I take the card number please?",
+                gap_before_s=0.4,
+            ),
+            Turn("customer", f"Yes, it is {_spell(CARD)}."),
+            Turn("agent", "Thank you. And a phone number we can reach you on?"),
+            Turn("customer", f"My mobile is {_spell(PHONE)}."),
+            Turn("agent", "Lovely, that is all updated for you."),
+        ],
+        voices={"agent": "joe_high", "customer": "joe"},
+    )
     truth = render_call(script, calls / "payment.wav", sample_rate=8000, stereo=True, telephone=True, write_truth=False)
     cfg = root / "settings.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "models": {"cache_dir": str(asr_model_settings.cache_dir)},
-        "redaction": {"audio": "beep", "audio_dir": str(root / "redacted")},
-        "report": {"out_dir": str(root / "report")},
-    }))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "models": {"cache_dir": str(asr_model_settings.cache_dir)},
+                "redaction": {"audio": "beep", "audio_dir": str(root / "redacted")},
+                "report": {"out_dir": str(root / "report")},
+            }
+        )
+    )
     db = root / "qa.duckdb"
     summary = run_nightly(calls, db, cfg, workers=1)
     return {"root": root, "db": db, "summary": summary, "truth": truth}
@@ -72,7 +95,9 @@ def test_no_raw_pii_in_any_text_column_of_any_table(run):
         assert len(cols) > 30
         scanned = 0
         for table, col in cols:
-            for (value,) in con.execute(f'SELECT CAST("{col}" AS VARCHAR) FROM "{table}" WHERE "{col}" IS NOT NULL').fetchall():
+            for (value,) in con.execute(
+                f'SELECT CAST("{col}" AS VARCHAR) FROM "{table}" WHERE "{col}" IS NOT NULL'
+            ).fetchall():
                 scanned += 1
                 flat = _normalise(value)
                 for secret in (CARD, PHONE, CARD[:8], CARD[8:], PHONE[-7:]):
@@ -104,7 +129,7 @@ def test_redacted_audio_copy_beeps_where_the_digits_were_spoken(run):
     sr, data = wavfile.read(meta["redacted_audio"])
     assert sr == 16000 and data.ndim == 2
     for a, b in spans:
-        seg = data[int((a + 0.2) * sr):int((b - 0.2) * sr), 1].astype(np.float64)  # the customer's channel
+        seg = data[int((a + 0.2) * sr) : int((b - 0.2) * sr), 1].astype(np.float64)  # the customer's channel
         spec = np.abs(np.fft.rfft(seg))
         peak = np.fft.rfftfreq(seg.size, 1 / sr)[np.argmax(spec)]
         assert abs(peak - 1000) < 5, (a, b, peak)
@@ -124,8 +149,16 @@ def test_run_artifact_and_report_are_published(run):
     assert "[PHONE]" in page and "redacted copy" in page and ".redacted.wav" in page
     with get_client(sync_client=True) as client:
         # the REST filter route itself: prefect 3.8's read_artifacts() sends nulls its own server rejects
-        resp = client.request("POST", "/artifacts/filter", json={
-            "artifacts": {"key": {"any_": ["callqa-nightly-run"]}}, "limit": 50, "offset": 0, "sort": "CREATED_DESC"})
+        resp = client.request(
+            "POST",
+            "/artifacts/filter",
+            json={
+                "artifacts": {"key": {"any_": ["callqa-nightly-run"]}},
+                "limit": 50,
+                "offset": 0,
+                "sort": "CREATED_DESC",
+            },
+        )
     arts = resp.json()
     mine = [a for a in arts if run["summary"]["run_id"] in (a["data"] or "")]
     assert mine, [a["description"] for a in arts]

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from callqa.flows.report import ReportError, build_report, run_markdown
-
 import qa_data
+from callqa.flows.artifacts import run_markdown
+from callqa.workspace.report import ReportError, build_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -26,7 +26,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 def _wav(path: Path, seconds: float, channels: int) -> None:
     sr = 8000
     t = np.arange(int(seconds * sr)) / sr
-    data = np.stack([(0.2 * np.sin(2 * np.pi * (300 + 200 * c) * t) * 32767).astype(np.int16) for c in range(channels)], axis=1)
+    data = np.stack(
+        [(0.2 * np.sin(2 * np.pi * (300 + 200 * c) * t) * 32767).astype(np.int16) for c in range(channels)], axis=1
+    )
     wavfile.write(str(path), sr, data if channels > 1 else data[:, 0])
 
 
@@ -41,7 +43,13 @@ def site(tmp_path_factory):
         _wav(Path(c.source.path), c.duration_s, c.channels)
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     summary = build_report(db, root / "site")
-    return {"root": root, "db": db, "calls": {Path(c.source.path).name: c for c in calls}, "summary": summary, "digest": digest}
+    return {
+        "root": root,
+        "db": db,
+        "calls": {Path(c.source.path).name: c for c in calls},
+        "summary": summary,
+        "digest": digest,
+    }
 
 
 def page(site, name: str) -> str:
@@ -110,7 +118,9 @@ def test_stereo_call_page_timeline_evidence_and_player(site):
     assert re.search(r'onclick="seek\(0\.5\)"[^>]*>▶ greeting', html)
     assert re.search(r'onclick="seek\(42\.0\)"[^>]*>▶ hold_thanked', html)
     src = re.search(r'<audio id="player"[^>]*src="([^"]+)"', html).group(1)
-    assert (site["root"] / "site" / "calls" / src).resolve() == Path(site["calls"]["stereo_hold.wav"].source.path).resolve()
+    assert (site["root"] / "site" / "calls" / src).resolve() == Path(
+        site["calls"]["stereo_hold.wav"].source.path
+    ).resolve()
 
 
 def test_mono_call_without_events_and_mandarin_call(site):
@@ -129,7 +139,10 @@ def test_copy_mode_period_filter_and_errors(site, tmp_path):
     copied = sorted(p.name for p in (tmp_path / "copy" / "audio").iterdir())
     assert len(copied) == 3 and all(n.endswith(".wav") for n in copied)
     s = build_report(site["db"], tmp_path / "none", audio="none", max_call_pages=1)
-    assert s.call_pages == 1 and "calls/" + site["calls"]["rude.wav"].source.call_id in (tmp_path / "none" / "calls.html").read_text()
+    assert (
+        s.call_pages == 1
+        and "calls/" + site["calls"]["rude.wav"].source.call_id in (tmp_path / "none" / "calls.html").read_text()
+    )
     empty = tmp_path / "empty.duckdb"
     duckdb.connect(str(empty)).close()
     with pytest.raises(ReportError, match="not a callqa database"):
@@ -141,7 +154,7 @@ def test_copy_mode_period_filter_and_errors(site, tmp_path):
 def test_cli_report(site, tmp_path):
     from typer.testing import CliRunner
 
-    from callqa.flows.cli import app
+    from callqa.cli import app
 
     r = CliRunner().invoke(app, ["report", "--db", str(site["db"]), "--out", str(tmp_path / "cli"), "--audio", "none"])
     assert r.exit_code == 0, r.output
@@ -149,11 +162,32 @@ def test_cli_report(site, tmp_path):
 
 
 def test_run_markdown_lists_counts_flagged_calls_and_report():
-    md = run_markdown({"run_id": "r1", "db_path": "/x/qa.duckdb", "discovered": 5, "skipped": 1, "processed": 3, "failed": 1,
-                       "flagged": 2, "audio_s": 600.0, "wall_s": 30.0},
-                      3, [{"file_name": "a|b.wav", "agent_id": "A1", "queue": "q", "percent": 41.0, "grade": "poor",
-                           "flag_reasons": ["grade poor (41%) below fair"], "call_id": "abcdef1234567890"}],
-                      "/x/report/index.html")
+    md = run_markdown(
+        {
+            "run_id": "r1",
+            "db_path": "/x/qa.duckdb",
+            "discovered": 5,
+            "skipped": 1,
+            "processed": 3,
+            "failed": 1,
+            "flagged": 2,
+            "audio_s": 600.0,
+            "wall_s": 30.0,
+        },
+        3,
+        [
+            {
+                "file_name": "a|b.wav",
+                "agent_id": "A1",
+                "queue": "q",
+                "percent": 41.0,
+                "grade": "poor",
+                "flag_reasons": ["grade poor (41%) below fair"],
+                "call_id": "abcdef1234567890",
+            }
+        ],
+        "/x/report/index.html",
+    )
     assert "| 5 | 1 | 3 | 1 | 2 | 10.0 min | 30.0 s | 20.0× real time |" in md
     assert "a\\|b.wav" in md and "`abcdef123456`" in md and "and 2 more" in md
     assert "file:///x/report/index.html" in md
@@ -164,22 +198,37 @@ def test_run_markdown_lists_counts_flagged_calls_and_report():
 
 
 def screenshot(url: str, png: Path, profile: Path) -> Path:
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-           f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1400,1000",
-           "--virtual-time-budget=8000", url]
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        f"--screenshot={png}",
+        "--window-size=1400,1000",
+        "--virtual-time-budget=8000",
+        url,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert png.is_file(), f"chromium wrote no screenshot (rc {proc.returncode}): {proc.stderr[-2000:]}"
     return png
 
 
 def colour_pixels(img: np.ndarray, hex_colour: str, tol: int = 12) -> int:
-    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
     return int(np.sum(np.all(np.abs(img[:, :, :3].astype(int) - rgb) <= tol, axis=2)))
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless screenshots need Debian's chromium at /usr/bin/chromium "
-                                                 "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="headless screenshots need Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
 def test_screenshots_render_the_dashboard_and_call_pages(site, tmp_path):
     from PIL import Image
 
@@ -188,7 +237,10 @@ def test_screenshots_render_the_dashboard_and_call_pages(site, tmp_path):
     shots.mkdir(exist_ok=True)
     pages = {
         "dashboard": (out / "index.html", ["#7c3aed", "#f59e0b", "#15803d"]),  # holds, dead air, grade bars
-        "call_stereo": (out / "calls" / f"{site['calls']['stereo_hold.wav'].source.call_id}.html", ["#7c3aed", "#f59e0b", "#2563eb"]),
+        "call_stereo": (
+            out / "calls" / f"{site['calls']['stereo_hold.wav'].source.call_id}.html",
+            ["#7c3aed", "#f59e0b", "#2563eb"],
+        ),
         "call_mono": (out / "calls" / f"{site['calls']['mono_plain.wav'].source.call_id}.html", ["#64748b"]),
     }
     for name, (html, colours) in pages.items():

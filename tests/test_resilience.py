@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from batch_helpers import CONTENT_TABLES, orphans
-from callqa.flows.parquet_sink import staged_files
+from callqa.pipeline.staging import staged_files
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +54,14 @@ def _env(prefect_home: Path) -> dict[str, str]:
 def run_batch(args: list[str], env: dict[str, str], kill_after: tuple[str, int, float] | None, timeout: float = 600):
     """Run the driver; with kill_after=(event, n, delay) SIGKILL its whole process group `delay` s after
     the n-th `event` line. Returns (killed, events seen, summary or None)."""
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     events: list[dict] = []
     killed = threading.Event()
 
@@ -95,13 +101,17 @@ def _check_final_state(db: Path, expected_ids: dict[str, str], runs_started: int
         # every good call exactly once, the corrupt file never
         assert sorted(stored) == sorted(expected_ids.items())
         for t, key in CONTENT_TABLES.items():
-            dup = con.execute(f"SELECT count(*) FROM (SELECT {key} FROM {t} GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+            dup = con.execute(
+                f"SELECT count(*) FROM (SELECT {key} FROM {t} GROUP BY ALL HAVING count(*) > 1)"
+            ).fetchone()[0]
             assert dup == 0, f"duplicate rows in {t}"
         # each call whole: transcript, detections and scores all there
         for call_id in expected_ids.values():
             n_utt, n_crit, n_scores = con.execute(
                 """SELECT (SELECT count(*) FROM utterances WHERE call_id = $1), (SELECT count(*) FROM criterion_results WHERE call_id = $1),
-                          (SELECT count(*) FROM call_scores WHERE call_id = $1)""", [call_id]).fetchone()
+                          (SELECT count(*) FROM call_scores WHERE call_id = $1)""",
+                [call_id],
+            ).fetchone()
             assert n_utt > 0 and n_crit > 0 and n_scores > 0, call_id
         # the corrupt file is recorded once, however many runs met it
         fails = con.execute("SELECT path, permanent FROM failures").fetchall()
@@ -172,10 +182,15 @@ def test_sigkill_in_parquet_mode_loads_staged_calls_on_rerun(tmp_path, batch_cal
     expected = {n: all_ids[n] for n in names}
     cfg = tmp_path / "settings.yaml"
     # load every 3 staged calls, so that a kill usually leaves staged files behind
-    cfg.write_text(yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)},
-                                   "batch": {"parquet_load_every": 3}}))
+    cfg.write_text(
+        yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)}, "batch": {"parquet_load_every": 3}})
+    )
     rng = random.Random(7)
     # "call" events come as each call is staged; loads happen every third one
-    plans = [("start", 1, rng.uniform(0.0, 1.0)), ("call", 1, rng.uniform(0.0, 0.5)), ("call", 2, rng.uniform(0.0, 0.5))]
+    plans = [
+        ("start", 1, rng.uniform(0.0, 1.0)),
+        ("call", 1, rng.uniform(0.0, 0.5)),
+        ("call", 2, rng.uniform(0.0, 0.5)),
+    ]
     _, recoveries = _kill_and_rerun(tmp_path, calls, expected, cfg, plans, staging=tmp_path / "staging")
     assert recoveries >= 1, "no kill left staged files behind: the recovery path was not exercised"

@@ -2,7 +2,7 @@
 audio (permanent) is tried once and recorded once however many runs meet it; a bug is not retried.
 
 The faults are injected where they would really happen, in the decode stage, by replacing
-callqa.flows.process.decode for chosen files; everything else (Prefect retries, the pipeline with
+callqa.pipeline.call.decode for chosen files; everything else (Prefect retries, the pipeline with
 real ASR, the DuckDB writer) is the real thing.
 """
 
@@ -17,7 +17,7 @@ import duckdb
 import pytest
 import yaml
 
-import callqa.flows.process as process_module
+import callqa.pipeline.call as process_module
 from callqa.flows.nightly import run_nightly
 from callqa.pipeline.decode import decode as real_decode
 
@@ -27,8 +27,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def settings_file(tmp_path_factory, asr_model_settings):
     cfg = tmp_path_factory.mktemp("retry") / "settings.yaml"
-    cfg.write_text(yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)},
-                                   "batch": {"retries": 1, "retry_delay_s": 0}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {"models": {"cache_dir": str(asr_model_settings.cache_dir)}, "batch": {"retries": 1, "retry_delay_s": 0}}
+        )
+    )
     return cfg
 
 
@@ -71,12 +74,15 @@ def test_transient_retried_permanent_once_bug_not_retried(tmp_path, batch_calls,
     src, _ = batch_calls
     calls = _folder(tmp_path, src, ["billing.wav", "corrupt.wav", "password.wav"])
     db = tmp_path / "qa.duckdb"
-    attempts = _inject(monkeypatch, {
-        # the file server hiccups once
-        "billing.wav": lambda n: OSError(errno.EIO, "Input/output error") if n == 1 else None,
-        # a bug in a stage: retrying cannot help
-        "password.wav": lambda n: ValueError("unexpected frame layout"),
-    })
+    attempts = _inject(
+        monkeypatch,
+        {
+            # the file server hiccups once
+            "billing.wav": lambda n: OSError(errno.EIO, "Input/output error") if n == 1 else None,
+            # a bug in a stage: retrying cannot help
+            "password.wav": lambda n: ValueError("unexpected frame layout"),
+        },
+    )
     first = run_nightly(calls, db, settings_file, workers=1)
     assert attempts == {"billing.wav": 2, "corrupt.wav": 1, "password.wav": 1}
     assert (first["processed"], first["failed"]) == (1, 2)
@@ -93,7 +99,9 @@ def test_transient_retried_permanent_once_bug_not_retried(tmp_path, batch_calls,
     assert _rows(db, "SELECT count(*) FROM calls") == [(1,)]
 
 
-def test_transient_error_that_persists_is_recorded_and_retried_next_run(tmp_path, batch_calls, settings_file, monkeypatch):
+def test_transient_error_that_persists_is_recorded_and_retried_next_run(
+    tmp_path, batch_calls, settings_file, monkeypatch
+):
     src, _ = batch_calls
     calls = _folder(tmp_path, src, ["delivery.wav"])
     db = tmp_path / "qa.duckdb"
@@ -101,7 +109,7 @@ def test_transient_error_that_persists_is_recorded_and_retried_next_run(tmp_path
     first = run_nightly(calls, db, settings_file, workers=1)
     assert attempts == {"delivery.wav": 2}  # the first try and batch.retries = 1 retry
     assert (first["processed"], first["failed"]) == (1 - 1, 1)
-    (error, permanent), = _rows(db, "SELECT error, permanent FROM failures")
+    ((error, permanent),) = _rows(db, "SELECT error, permanent FROM failures")
     assert not permanent and "delivery.wav" in error and "timed out" in error
 
     attempts = _inject(monkeypatch, {})  # the network is back

@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 
 from callqa.config.settings import load_settings
-from callqa.pipeline.roles import (assign_roles, build_role_text_kit, decide_by_evidence, detect_role_evidence,
-                                   needs_evidence)
+from callqa.pipeline.roles import (
+    assign_roles,
+    build_role_text_kit,
+    decide_by_evidence,
+    detect_role_evidence,
+    needs_evidence,
+)
 from callqa.pipeline.types import Utterance, Word
-from callqa.synth import Turn, demo_scripts
+from callqa.synth.demo import demo_scripts
+from callqa.synth.script import Turn
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +52,28 @@ def test_every_demo_call_gets_the_right_roles_from_what_was_said(role_kit, swap)
         assert dec.mapping == truth, (stem, dec)
         assert all(u.role == truth[u.speaker] and u.role_confidence == dec.confidence for u in out)
         # an agent who skips the script leaves less evidence: still right, with less confidence
-        assert dec.method.startswith("evidence:") and dec.confidence >= (0.6 if "no_greeting" in stem else 0.9), (stem, dec)
+        assert dec.method.startswith("evidence:") and dec.confidence >= (0.6 if "no_greeting" in stem else 0.9), (
+            stem,
+            dec,
+        )
         correct += 1
     assert correct == 6
 
 
 def test_the_greeter_is_the_agent_even_when_the_customer_speaks_first(role_kit):
-    utts = _utts([
-        ("SPEAKER_00", "Hello? Hello, is anyone there?"),
-        ("SPEAKER_01", "Good afternoon, thank you for calling Brightline, my name is Priya, how can I help you today?"),
-        ("SPEAKER_00", "My internet has been down since yesterday and I work from home."),
-        ("SPEAKER_01", "I'm sorry to hear that. Can I take your account number, please?"),
-        ("SPEAKER_00", "It's four four two one nine."),
-        ("SPEAKER_01", "Thank you. Is there anything else I can help you with today?"),
-    ])
+    utts = _utts(
+        [
+            ("SPEAKER_00", "Hello? Hello, is anyone there?"),
+            (
+                "SPEAKER_01",
+                "Good afternoon, thank you for calling Brightline, my name is Priya, how can I help you today?",
+            ),
+            ("SPEAKER_00", "My internet has been down since yesterday and I work from home."),
+            ("SPEAKER_01", "I'm sorry to hear that. Can I take your account number, please?"),
+            ("SPEAKER_00", "It's four four two one nine."),
+            ("SPEAKER_01", "Thank you. Is there anything else I can help you with today?"),
+        ]
+    )
     _, dec = _decide(utts, role_kit)
     assert dec.mapping == {"SPEAKER_01": "agent", "SPEAKER_00": "customer"}
     assert "greeting" in dec.method and dec.confidence > 0.9
@@ -78,8 +92,10 @@ def test_complaints_count_against_being_the_agent():
     utts = _utts([("A", "Okay."), ("B", "Sure.")])
     from callqa.pipeline.types import Event
 
-    ev = [Event("complaint", 0.5, 1.0, "A", "unknown", "This is ridiculous", 0.9, "t"),
-          Event("escalation_request", 2.0, 3.0, "A", "unknown", "I want to speak to a manager", 0.9, "t")]
+    ev = [
+        Event("complaint", 0.5, 1.0, "A", "unknown", "This is ridiculous", 0.9, "t"),
+        Event("escalation_request", 2.0, 3.0, "A", "unknown", "I want to speak to a manager", 0.9, "t"),
+    ]
     dec = decide_by_evidence(utts, ev, {"direction": "inbound"})
     assert dec.mapping == {"A": "customer", "B": "agent"}
 
@@ -101,14 +117,16 @@ def test_one_speaker_is_undetermined_and_channel_maps_win_over_evidence(role_kit
 def test_a_greeting_in_a_turn_the_diarizer_could_not_attribute_does_not_decide(role_kit):
     """The diarizer put the agent's opening line in the customer's cluster (it happens on short first
     turns: aws-lca Auto_Repairs_49 mixed to mono) but reported that turn as uncertain."""
-    utts = _utts([
-        ("B", "Thank you for calling Acme, this is Emma speaking, how can I help you?"),
-        ("B", "Hi, I would like to change the address on my account please."),
-        ("A", "Of course, I can update that for you right now."),
-        ("B", "Great, it is 12 Elm Street."),
-        ("A", "Is there anything else I can help you with today?"),
-        ("B", "No, that is all, thanks."),
-    ])
+    utts = _utts(
+        [
+            ("B", "Thank you for calling Acme, this is Emma speaking, how can I help you?"),
+            ("B", "Hi, I would like to change the address on my account please."),
+            ("A", "Of course, I can update that for you right now."),
+            ("B", "Great, it is 12 Elm Street."),
+            ("A", "Is there anything else I can help you with today?"),
+            ("B", "No, that is all, thanks."),
+        ]
+    )
     ev = detect_role_evidence("call", utts, "en", role_kit)
     assert {e.type for e in ev if e.speaker == "B"} >= {"greeting"}
     assert {e.type for e in ev if e.speaker == "A"} >= {"further_help_offered"}

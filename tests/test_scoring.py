@@ -7,8 +7,17 @@ from callqa.pipeline.types import ConfigError, Event
 
 
 def ev(type_, start, role="agent", speaker="ch0", evidence="Thank you for calling Acme"):
-    return Event(type=type_, start=start, end=start + 2, speaker=speaker, role=role, evidence=evidence,
-                 confidence=0.9, detector_version="t", event_id=f"{type_}-{start}")
+    return Event(
+        type=type_,
+        start=start,
+        end=start + 2,
+        speaker=speaker,
+        role=role,
+        evidence=evidence,
+        confidence=0.9,
+        detector_version="t",
+        event_id=f"{type_}-{start}",
+    )
 
 
 def write(tmp_path, text):
@@ -58,7 +67,10 @@ def test_late_or_wrong_role_greeting_fails_and_flags(tmp_path):
     assert late.percent == 50 and late.grade == "poor" and late.flagged
     assert any("greeting" in r for r in late.flag_reasons)
 
-    wrong = score_call(card, ScoringContext(events=[ev("greeting", 1.0, role="customer", speaker="ch1")], duration_s=60, roles_known=True))
+    wrong = score_call(
+        card,
+        ScoringContext(events=[ev("greeting", 1.0, role="customer", speaker="ch1")], duration_s=60, roles_known=True),
+    )
     res = {c.criterion_id: c.result for c in wrong.criteria}
     assert res == {"greeting": "fail", "no_greeting_by_customer": "fail"}
     assert wrong.percent == 0 and wrong.flagged
@@ -66,24 +78,46 @@ def test_late_or_wrong_role_greeting_fails_and_flags(tmp_path):
 
 def test_unknown_roles_accept_any_speaker_and_say_so(tmp_path):
     card = load_scorecard(write(tmp_path, CARD))
-    s = score_call(card, ScoringContext(events=[ev("greeting", 1.0, role="unknown", speaker="spk0")], duration_s=60, roles_known=False))
+    s = score_call(
+        card,
+        ScoringContext(events=[ev("greeting", 1.0, role="unknown", speaker="spk0")], duration_s=60, roles_known=False),
+    )
     g = {c.criterion_id: c for c in s.criteria}["greeting"]
     assert g.result == "pass" and "roles undetermined" in g.rationale
 
 
 def test_auto_fail_zeroes_the_score(tmp_path):
-    card = load_scorecard(write(tmp_path, CARD.replace(
-        "      - id: no_greeting_by_customer\n        points: 10\n",
-        "      - id: no_greeting_by_customer\n        auto_fail: true\n")))
-    s = score_call(card, ScoringContext(events=[ev("greeting", 1.0), ev("greeting", 3.0, role="customer", speaker="ch1")], duration_s=60, roles_known=True))
+    card = load_scorecard(
+        write(
+            tmp_path,
+            CARD.replace(
+                "      - id: no_greeting_by_customer\n        points: 10\n",
+                "      - id: no_greeting_by_customer\n        auto_fail: true\n",
+            ),
+        )
+    )
+    s = score_call(
+        card,
+        ScoringContext(
+            events=[ev("greeting", 1.0), ev("greeting", 3.0, role="customer", speaker="ch1")],
+            duration_s=60,
+            roles_known=True,
+        ),
+    )
     assert s.auto_fail and s.score == 0 and s.grade == "poor" and s.flagged
     assert s.flag_reasons[0] == "auto-fail: no_greeting_by_customer"
 
 
 def test_na_when_excludes_criterion(tmp_path):
-    card = load_scorecard(write(tmp_path, CARD.replace(
-        "        rule: {absent: greeting, by: customer}",
-        "        rule: {absent: greeting, by: customer}\n        na_when: {not: {event: greeting}}")))
+    card = load_scorecard(
+        write(
+            tmp_path,
+            CARD.replace(
+                "        rule: {absent: greeting, by: customer}",
+                "        rule: {absent: greeting, by: customer}\n        na_when: {not: {event: greeting}}",
+            ),
+        )
+    )
     s = score_call(card, ScoringContext(events=[], duration_s=60, roles_known=True))
     res = {c.criterion_id: c.result for c in s.criteria}
     assert res == {"greeting": "fail", "no_greeting_by_customer": "na"}
@@ -94,8 +128,14 @@ def test_na_when_excludes_criterion(tmp_path):
     "broken, expect",
     [
         ("rule: {event: greeting, by: agent, within_s: 15}", None),
-        ("rule: {event: greetng, by: agent, within_s: 15}", ["criterion 'greeting'", "'rule.event'", "unknown event type 'greetng'"]),
-        ("rule: {event: greeting, by: agent, within_s: -3}", ["criterion 'greeting'", "'rule.within_s'", "greater than 0"]),
+        (
+            "rule: {event: greetng, by: agent, within_s: 15}",
+            ["criterion 'greeting'", "'rule.event'", "unknown event type 'greetng'"],
+        ),
+        (
+            "rule: {event: greeting, by: agent, within_s: -3}",
+            ["criterion 'greeting'", "'rule.within_s'", "greater than 0"],
+        ),
         ("rule: {event: greeting, by: manager}", ["criterion 'greeting'", "'rule.by'"]),
         ("rule: {event: greeting, colour: red}", ["criterion 'greeting'", "'rule.colour'", "Extra inputs"]),
     ],
@@ -114,7 +154,10 @@ def test_invalid_scorecards_name_file_criterion_and_field(tmp_path, broken, expe
 
 
 def test_missing_points_and_broken_yaml(tmp_path):
-    p = write(tmp_path, CARD.replace("        points: 10\n        rule: {event: greeting", "        rule: {event: greeting", 1))
+    p = write(
+        tmp_path,
+        CARD.replace("        points: 10\n        rule: {event: greeting", "        rule: {event: greeting", 1),
+    )
     with pytest.raises(ConfigError, match="criterion 'greeting'.*points"):
         load_scorecard(p)
     bad = tmp_path / "broken.yaml"

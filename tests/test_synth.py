@@ -14,8 +14,10 @@ import jiwer
 import numpy as np
 import pytest
 
-from callqa import synth
-from callqa.synth import CallScript, CallTruth, DeadAir, Hold, SynthError, Turn
+from callqa.synth import demo, mix, tts
+from callqa.synth.errors import SynthError
+from callqa.synth.script import CallScript, DeadAir, Hold, Turn
+from callqa.synth.truth import CallTruth
 
 
 def read_audio(path, rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -34,35 +36,39 @@ def dbfs(x: np.ndarray) -> float:
 
 
 def span(x: np.ndarray, sr: int, a: float, b: float) -> np.ndarray:
-    return x[..., int(round(a * sr)):int(round(b * sr))]
+    return x[..., int(round(a * sr)) : int(round(b * sr))]
 
 
-SCRIPT = CallScript([
-    Turn("agent", "Thank you for calling, how can I help?", gap_before_s=0.3),
-    Turn("customer", "I need to update my address."),
-    Turn("agent", "May I place you on a brief hold?"),
-    Hold(4.0, "music"),
-    Turn("agent", "Thanks for holding, that is done.", gap_before_s=0.5),
-    DeadAir(3.0),
-    Turn("customer", "Great, thank you."),
-    Hold(2.5, "silence"),
-    Turn("agent", "Is there anything else I can help with?"),
-    Turn("customer", "No, that is all, goodbye.", overlap_s=0.6),
-])
+SCRIPT = CallScript(
+    [
+        Turn("agent", "Thank you for calling, how can I help?", gap_before_s=0.3),
+        Turn("customer", "I need to update my address."),
+        Turn("agent", "May I place you on a brief hold?"),
+        Hold(4.0, "music"),
+        Turn("agent", "Thanks for holding, that is done.", gap_before_s=0.5),
+        DeadAir(3.0),
+        Turn("customer", "Great, thank you."),
+        Hold(2.5, "silence"),
+        Turn("agent", "Is there anything else I can help with?"),
+        Turn("customer", "No, that is all, goodbye.", overlap_s=0.6),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
 def stereo_call(tmp_path_factory):
     path = tmp_path_factory.mktemp("synth") / "call.wav"
-    truth = synth.render_call(SCRIPT, path, sample_rate=8000, stereo=True, agent_channel=1, codec="pcm_mulaw",
-                              noise_floor_dbfs=-65.0, seed=11)
+    truth = mix.render_call(
+        SCRIPT, path, sample_rate=8000, stereo=True, agent_channel=1, codec="pcm_mulaw", noise_floor_dbfs=-65.0, seed=11
+    )
     return path, truth
 
 
 def busy(truth: CallTruth, a: float, b: float, role: str) -> bool:
     """Does anything of `role` (speech, or hold audio on its channel) fall inside [a, b]?"""
-    spans = truth.speech_spans(role) + [(h.start_s, h.end_s) for h in truth.holds
-                                        if h.kind == "music" and h.on in (role, "both")]
+    spans = truth.speech_spans(role) + [
+        (h.start_s, h.end_s) for h in truth.holds if h.kind == "music" and h.on in (role, "both")
+    ]
     return any(s < b and a < e for s, e in spans)
 
 
@@ -139,10 +145,16 @@ def test_holds_dead_air_and_overlap(stereo_call):
 
 
 def test_mono_16k_flac_mixes_both_voices(tmp_path):
-    script = CallScript([Turn("agent", "Good morning, this is Tom."), Turn("customer", "Hi Tom."), DeadAir(1.5),
-                         Turn("agent", "How can I help?")])
+    script = CallScript(
+        [
+            Turn("agent", "Good morning, this is Tom."),
+            Turn("customer", "Hi Tom."),
+            DeadAir(1.5),
+            Turn("agent", "How can I help?"),
+        ]
+    )
     path = tmp_path / "mono.flac"
-    truth = synth.render_call(script, path, sample_rate=16000, stereo=False)
+    truth = mix.render_call(script, path, sample_rate=16000, stereo=False)
     x, sr = read_audio(path)
     assert (sr, x.shape[0]) == (16000, 1) and truth.channels == 1 and truth.agent_channel is None
     assert {t.channel for t in truth.turns} == {0}
@@ -155,10 +167,10 @@ def test_mono_16k_flac_mixes_both_voices(tmp_path):
 def test_deterministic_for_a_seed(tmp_path):
     script = CallScript([Turn("agent", "Hello there."), Hold(1.0, "music"), Turn("customer", "Hi.")])
     kw = dict(sample_rate=8000, codec="pcm_mulaw", telephone=True, noise_floor_dbfs=-50.0)
-    synth.render_call(script, tmp_path / "a.wav", seed=5, **kw)
-    synth.clear_tts_cache()  # the second render synthesises again: piper itself must be deterministic
-    synth.render_call(script, tmp_path / "b.wav", seed=5, **kw)
-    synth.render_call(script, tmp_path / "c.wav", seed=6, **kw)
+    mix.render_call(script, tmp_path / "a.wav", seed=5, **kw)
+    tts.clear_tts_cache()  # the second render synthesises again: piper itself must be deterministic
+    mix.render_call(script, tmp_path / "b.wav", seed=5, **kw)
+    mix.render_call(script, tmp_path / "c.wav", seed=6, **kw)
     a, b, c = ((tmp_path / n).read_bytes() for n in ("a.wav", "b.wav", "c.wav"))
     assert a == b
     assert a != c  # a different seed draws a different noise floor and melody
@@ -166,8 +178,8 @@ def test_deterministic_for_a_seed(tmp_path):
 
 def test_telephone_band_and_noise_floor(tmp_path):
     script = CallScript([Turn("agent", "Your order has shipped."), DeadAir(1.0), Turn("customer", "Thanks.")])
-    wide, _ = synth.mix_call(script, sample_rate=16000, stereo=False)
-    tel, truth = synth.mix_call(script, sample_rate=16000, stereo=False, telephone=True, noise_floor_dbfs=-50.0)
+    wide, _ = mix.mix_call(script, sample_rate=16000, stereo=False)
+    tel, truth = mix.mix_call(script, sample_rate=16000, stereo=False, telephone=True, noise_floor_dbfs=-50.0)
 
     def band_energy(x, lo, hi):
         f = np.fft.rfftfreq(x.size, 1 / 16000)
@@ -185,13 +197,13 @@ def _f0_median(x: np.ndarray, sr: int) -> float:
     """Median pitch of voiced frames by autocorrelation (60-400 Hz)."""
     win, hop = int(0.04 * sr), int(0.01 * sr)
     lo, hi = int(sr / 400), int(sr / 60)
-    thr = 0.3 * np.sqrt(np.mean(x ** 2)) * 3
+    thr = 0.3 * np.sqrt(np.mean(x**2)) * 3
     f0s = []
     for i in range(0, x.size - win, hop):
-        fr = x[i:i + win] - np.mean(x[i:i + win])
-        if np.sqrt(np.mean(fr ** 2)) < thr:
+        fr = x[i : i + win] - np.mean(x[i : i + win])
+        if np.sqrt(np.mean(fr**2)) < thr:
             continue
-        ac = np.correlate(fr, fr, "full")[win - 1:]
+        ac = np.correlate(fr, fr, "full")[win - 1 :]
         lag = lo + int(np.argmax(ac[lo:hi]))
         if ac[lag] > 0.5 * ac[0]:  # clearly periodic: a voiced frame
             f0s.append(sr / lag)
@@ -201,8 +213,8 @@ def _f0_median(x: np.ndarray, sr: int) -> float:
 
 def test_second_voice_is_pitch_and_formant_shifted_at_natural_tempo():
     text = "We will send a new card to your home address within five working days."
-    low = synth.speak(text, "joe", 16000)
-    high = synth.speak(text, "joe_high", 16000)
+    low = tts.speak(text, "joe", 16000)
+    high = tts.speak(text, "joe_high", 16000)
     assert _f0_median(high, 16000) / _f0_median(low, 16000) == pytest.approx(1.25, abs=0.08)
 
     def centroid(x):
@@ -216,40 +228,42 @@ def test_second_voice_is_pitch_and_formant_shifted_at_natural_tempo():
 
 def test_bad_requests_raise_clear_errors(tmp_path):
     with pytest.raises(SynthError, match="unknown voice"):
-        synth.get_voice("nobody")
+        tts.get_voice("nobody")
     with pytest.raises(SynthError, match="pitch factor"):
-        synth.get_voice("joe@9")
-    assert synth.get_voice("joe@1.1").pitch == pytest.approx(1.1)
+        tts.get_voice("joe@9")
+    assert tts.get_voice("joe@1.1").pitch == pytest.approx(1.1)
     script = CallScript([Turn("agent", "Hi.")])
     with pytest.raises(SynthError, match=r"bad\.xyz.*unsupported audio suffix"):
-        synth.render_call(script, tmp_path / "bad.xyz")
+        mix.render_call(script, tmp_path / "bad.xyz")
     with pytest.raises(SynthError, match=r"x\.flac.*cannot go in a \.flac"):
-        synth.render_call(script, tmp_path / "x.flac", codec="pcm_mulaw")
+        mix.render_call(script, tmp_path / "x.flac", codec="pcm_mulaw")
     with pytest.raises(SynthError, match="same speaker"):
-        synth.mix_call(CallScript([Turn("agent", "One."), Turn("agent", "Two.", overlap_s=0.3)]))
+        mix.mix_call(CallScript([Turn("agent", "One."), Turn("agent", "Two.", overlap_s=0.3)]))
     with pytest.raises(SynthError, match="speaker must be"):
         CallScript([Turn("supervisor", "Hi.")])  # type: ignore[arg-type]
 
 
 def test_espeak_voice_without_the_binary_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(synth.shutil, "which", lambda name: None)  # a fresh machine: PyPI packages only
-    assert not any(v.startswith("espeak:") for v in synth.available_voices())
+    monkeypatch.setattr(tts.shutil, "which", lambda name: None)  # a fresh machine: PyPI packages only
+    assert not any(v.startswith("espeak:") for v in tts.available_voices())
     with pytest.raises(SynthError, match="needs the espeak-ng binary"):
-        synth.speak("Hello.", "espeak:en-us+f3")
+        tts.speak("Hello.", "espeak:en-us+f3")
 
 
-@pytest.mark.skipif(not synth.espeak_available(), reason="optional espeak-ng binary not installed")
+@pytest.mark.skipif(not tts.espeak_available(), reason="optional espeak-ng binary not installed")
 def test_optional_espeak_voice(tmp_path):
-    s = CallScript([Turn("agent", "Hello, this is the agent."), Turn("customer", "Hello.")],
-                   voices={"agent": "espeak:en-us+f3", "customer": "joe"})
-    truth = synth.render_call(s, tmp_path / "e.wav", sample_rate=8000)
+    s = CallScript(
+        [Turn("agent", "Hello, this is the agent."), Turn("customer", "Hello.")],
+        voices={"agent": "espeak:en-us+f3", "customer": "joe"},
+    )
+    truth = mix.render_call(s, tmp_path / "e.wav", sample_rate=8000)
     x, sr = read_audio(tmp_path / "e.wav")
     t = truth.turns[0]
     assert t.voice == "espeak:en-us+f3" and dbfs(span(x[0], sr, t.start_s, t.end_s)) > -30
 
 
 def test_demo_scripts_and_writer(tmp_path):
-    scripts = synth.demo_scripts()
+    scripts = demo.demo_scripts()
     assert 5 <= len(scripts) <= 6
     stems = [s for s, _, _ in scripts]
     assert len(set(stems)) == len(stems)
@@ -267,7 +281,7 @@ def test_demo_scripts_and_writer(tmp_path):
     assert any("hold_thanks" in t.tags for t in hold_calls[0].turns)
     assert [i.duration_s for i in hold_calls[0].items if isinstance(i, Hold)] == [pytest.approx(20, abs=5)]
 
-    paths = synth.write_demo_calls(tmp_path, only=["brightline_no_greeting"])
+    paths = demo.write_demo_calls(tmp_path, only=["brightline_no_greeting"])
     assert [p.name for p in paths] == ["brightline_no_greeting.flac"]
     sidecar = json.loads((tmp_path / "brightline_no_greeting.json").read_text())
     assert sidecar["direction"] == "inbound" and sidecar["agent_id"]
@@ -275,9 +289,12 @@ def test_demo_scripts_and_writer(tmp_path):
     x, sr = read_audio(paths[0])
     assert (sr, x.shape[0]) == (16000, 2) and 40 <= truth.duration_s <= 90
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "brightline_no_greeting.flac", "brightline_no_greeting.json", "brightline_no_greeting.truth.json"]
+        "brightline_no_greeting.flac",
+        "brightline_no_greeting.json",
+        "brightline_no_greeting.truth.json",
+    ]
     with pytest.raises(SynthError, match="unknown demo call"):
-        synth.write_demo_calls(tmp_path, only=["nope"])
+        demo.write_demo_calls(tmp_path, only=["nope"])
 
 
 def _norm(s: str) -> str:
@@ -287,20 +304,30 @@ def _norm(s: str) -> str:
 @pytest.mark.slow
 def test_both_voices_intelligible_to_whisper_over_a_phone_line(tmp_path, whisper_asr):
     lines = {
-        "agent": ["Thank you for calling Acme Energy, my name is Sarah, how can I help you today?",
-                  "I can certainly look into that for you, could you please confirm your full name?"],
-        "customer": ["Hi, I have just had my bill through and it is almost twice what I usually pay.",
-                     "My parcel was supposed to arrive last week and it still has not turned up."],
+        "agent": [
+            "Thank you for calling Acme Energy, my name is Sarah, how can I help you today?",
+            "I can certainly look into that for you, could you please confirm your full name?",
+        ],
+        "customer": [
+            "Hi, I have just had my bill through and it is almost twice what I usually pay.",
+            "My parcel was supposed to arrive last week and it still has not turned up.",
+        ],
     }
-    items = [Turn(spk, text) for pair in zip(lines["agent"], lines["customer"]) for spk, text in zip(("agent", "customer"), pair)]
+    items = [
+        Turn(spk, text)
+        for pair in zip(lines["agent"], lines["customer"])
+        for spk, text in zip(("agent", "customer"), pair)
+    ]
     path = tmp_path / "asr.wav"
-    truth = synth.render_call(CallScript(items), path, sample_rate=8000, codec="pcm_mulaw", telephone=True,
-                              noise_floor_dbfs=-60.0)
+    truth = mix.render_call(
+        CallScript(items), path, sample_rate=8000, codec="pcm_mulaw", telephone=True, noise_floor_dbfs=-60.0
+    )
     x, _ = read_audio(path, rate=16000)
     for role in ("agent", "customer"):
         ch = truth.agent_channel if role == "agent" else 1 - truth.agent_channel
-        segs, _ = whisper_asr.model.transcribe(x[ch], language="en", beam_size=5, vad_filter=True,
-                                               condition_on_previous_text=False)
+        segs, _ = whisper_asr.model.transcribe(
+            x[ch], language="en", beam_size=5, vad_filter=True, condition_on_previous_text=False
+        )
         hyp = _norm(" ".join(s.text for s in segs))
         wer = jiwer.wer(_norm(" ".join(lines[role])), hyp)
         assert wer < 0.15, f"{role} voice ({truth.voices[role]}) WER {wer:.2f}: {hyp!r}"

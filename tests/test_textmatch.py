@@ -67,8 +67,9 @@ def test_pinyin_tokens_make_homophones_equal():
 
 
 def test_phrase_index_matches_homophones_but_not_near_misses():
-    idx = PhraseIndex.build({"hold_thanked": ["感谢您的耐心等待"], "hold_announced": ["请稍等"],
-                             "escalation_request": ["投诉"]})
+    idx = PhraseIndex.build(
+        {"hold_thanked": ["感谢您的耐心等待"], "hold_announced": ["请稍等"], "escalation_request": ["投诉"]}
+    )
     m = idx.match(canonical_tokens("感谢您的耐新等待"), 80, pinyin_threshold=92)
     assert m["hold_thanked"].method == "pinyin" and m["hold_thanked"].score == 100
     # 少等 for 稍等: two syllables, exact homophone, matched on sound

@@ -9,13 +9,22 @@ from importlib.resources import files
 import duckdb
 import pytest
 
-from callqa.pipeline import store
-from callqa.pipeline.queue import QueueFilter, flagged_count, flagged_page
-
 import qa_data
+from callqa.pipeline import store
+from callqa.workspace.queue import QueueFilter, flagged_count, flagged_page
 
-VIEWS = ["current_scores", "flagged_queue", "flagged_reasons", "call_summary", "agent_daily", "agent_daily_kpis",
-         "criterion_pass_rates", "hold_stats", "review_agreement", "flagged_page(10)"]
+VIEWS = [
+    "current_scores",
+    "flagged_queue",
+    "flagged_reasons",
+    "call_summary",
+    "agent_daily",
+    "agent_daily_kpis",
+    "criterion_pass_rates",
+    "hold_stats",
+    "review_agreement",
+    "flagged_page(10)",
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +61,14 @@ def test_flagged_queue_is_worst_first_with_reviews_marked(db):
 
 def test_call_summary_pivots_metrics_and_counts(db):
     path, calls = db
-    rows = {r[0]: r[1:] for r in q(path, """SELECT file_name, n_utterances, n_events, hold_total_s, dead_air_total_s,
-                                                 talk_ratio_agent, customer_emotion_end, grade, flagged FROM call_summary""")}
+    rows = {
+        r[0]: r[1:]
+        for r in q(
+            path,
+            """SELECT file_name, n_utterances, n_events, hold_total_s, dead_air_total_s,
+                                                 talk_ratio_agent, customer_emotion_end, grade, flagged FROM call_summary""",
+        )
+    }
     assert rows["stereo_hold.wav"] == (6, 9, 29.0, 6.6, 0.55, 0.6, "excellent", False)
     assert rows["mono_plain.wav"][:3] == (2, 0, None) and rows["mono_plain.wav"][-1] is True
     assert len(rows) == 4
@@ -61,16 +76,22 @@ def test_call_summary_pivots_metrics_and_counts(db):
 
 def test_agent_daily_aggregates_per_agent_and_day(db):
     path, _ = db
-    rows = q(path, """SELECT day::VARCHAR, agent_id, calls, avg_percent, flagged, auto_failed, flagged_rate
-                      FROM agent_daily ORDER BY 1, 2""")
+    rows = q(
+        path,
+        """SELECT day::VARCHAR, agent_id, calls, avg_percent, flagged, auto_failed, flagged_rate
+                      FROM agent_daily ORDER BY 1, 2""",
+    )
     assert rows == [
         ("2026-11-20", "A1", 1, 100.0, 0, 0, 0.0),
         ("2026-11-21", "A1", 1, 100.0, 0, 0, 0.0),
         ("2026-11-21", "A2", 1, 0.0, 1, 0, 1.0),
         ("2026-11-22", "A3", 1, 0.0, 1, 1, 1.0),
     ]
-    kpis = q(path, """SELECT day::VARCHAR, agent_id, calls, avg_hold_s, avg_dead_air_s, avg_talk_ratio_agent, avg_customer_emotion_end
-                      FROM agent_daily_kpis ORDER BY 1, 2""")
+    kpis = q(
+        path,
+        """SELECT day::VARCHAR, agent_id, calls, avg_hold_s, avg_dead_air_s, avg_talk_ratio_agent, avg_customer_emotion_end
+                      FROM agent_daily_kpis ORDER BY 1, 2""",
+    )
     assert kpis[0] == ("2026-11-20", "A1", 1, 29.0, 6.6, 0.55, 0.6)
     assert kpis[1] == ("2026-11-21", "A1", 1, None, None, None, -0.8)
     # filtering by day is what the dashboard and the benchmark do
@@ -79,7 +100,13 @@ def test_agent_daily_aggregates_per_agent_and_day(db):
 
 def test_criterion_pass_rates(db):
     path, _ = db
-    rows = {r[0]: r[1:] for r in q(path, "SELECT criterion_id, n, passed, failed, not_applicable, pass_rate, auto_fail FROM criterion_pass_rates")}
+    rows = {
+        r[0]: r[1:]
+        for r in q(
+            path,
+            "SELECT criterion_id, n, passed, failed, not_applicable, pass_rate, auto_fail FROM criterion_pass_rates",
+        )
+    }
     assert rows["greeting"] == (4, 2, 2, 0, 0.5, False)
     assert rows["no_forbidden_language"] == (4, 3, 1, 0, 0.75, True)
     assert rows["hold_etiquette"] == (1, 1, 0, 0, 1.0, False)
@@ -87,8 +114,14 @@ def test_criterion_pass_rates(db):
 
 def test_hold_stats_reads_hold_events_and_metrics(db):
     path, _ = db
-    rows = {r[0]: r[1:] for r in q(path, """SELECT file_name, hold_count, hold_total_s, holds_announced, holds_thanked,
-                                                 holds_unannounced, hold_announcements, dead_air_spans, dead_air_total_s FROM hold_stats""")}
+    rows = {
+        r[0]: r[1:]
+        for r in q(
+            path,
+            """SELECT file_name, hold_count, hold_total_s, holds_announced, holds_thanked,
+                                                 holds_unannounced, hold_announcements, dead_air_spans, dead_air_total_s FROM hold_stats""",
+        )
+    }
     assert rows["stereo_hold.wav"] == (1, 29.0, 1, 1, 0, 1, 1, 6.6)
     assert rows["mono_plain.wav"] == (0, 0, 0, 0, 0, 0, 0, 0)
 
@@ -108,17 +141,30 @@ def test_current_scores_follow_a_rescore_and_review_agreement(tmp_path):
         store._insert_df(con, "call_scores", [total])
         stereo, rude = calls[0].source.call_id, calls[3].source.call_id
         # reviewers: agree on stereo greeting (pass), overturn rude's greeting (fail -> pass), agree on forbidden (fail)
-        for cid, crit_id, verdict in [(stereo, "greeting", "pass"), (rude, "greeting", "pass"), (rude, "no_forbidden_language", "fail"),
-                                      (stereo, "no_forbidden_language", "agree")]:
-            con.execute("INSERT INTO reviews (review_id, call_id, scorecard_id, scorecard_version, criterion_id, reviewer, verdict, created_at) "
-                        "VALUES (?, ?, 'inbound_basic', 1, ?, 'qa1', ?, now())", [uuid.uuid4().hex, cid, crit_id, verdict])
+        for cid, crit_id, verdict in [
+            (stereo, "greeting", "pass"),
+            (rude, "greeting", "pass"),
+            (rude, "no_forbidden_language", "fail"),
+            (stereo, "no_forbidden_language", "agree"),
+        ]:
+            con.execute(
+                "INSERT INTO reviews (review_id, call_id, scorecard_id, scorecard_version, criterion_id, reviewer, verdict, created_at) "
+                "VALUES (?, ?, 'inbound_basic', 1, ?, 'qa1', ?, now())",
+                [uuid.uuid4().hex, cid, crit_id, verdict],
+            )
     finally:
         con.close()
     assert q(path, "SELECT scorecard_version FROM current_scores WHERE call_id = ?", [mono]) == [(2,)]
     assert [r[0] for r in q(path, "SELECT file_name FROM flagged_queue")] == ["rude.wav"]
     assert q(path, "SELECT reviewed FROM flagged_queue") == [(True,)]
-    agree = {r[0]: r[1:] for r in q(path, """SELECT criterion_id, reviews, agree, agreement, auto_pass_human_fail, auto_fail_human_pass, kappa
-                                            FROM review_agreement""")}
+    agree = {
+        r[0]: r[1:]
+        for r in q(
+            path,
+            """SELECT criterion_id, reviews, agree, agreement, auto_pass_human_fail, auto_fail_human_pass, kappa
+                                            FROM review_agreement""",
+        )
+    }
     assert agree["greeting"][:5] == (2, 1, 0.5, 0, 1)
     assert agree["no_forbidden_language"][:5] == (2, 2, 1.0, 0, 0)
     assert agree["no_forbidden_language"][5] == pytest.approx(1.0)
@@ -151,14 +197,16 @@ def test_queue_filters_and_sorts(db):
 def test_cli_flagged_filters(db):
     from typer.testing import CliRunner
 
-    from callqa.flows.cli import app
+    from callqa.cli import app
 
     path, _ = db
     r = CliRunner().invoke(app, ["flagged", "--db", str(path), "--reason", "auto-fail", "--format", "csv"])
     assert r.exit_code == 0, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 2 and "rude.wav" in lines[1]
-    r = CliRunner().invoke(app, ["flagged", "--db", str(path), "--agent", "A2", "--since", "2026-11-01", "--sort", "newest"])
+    r = CliRunner().invoke(
+        app, ["flagged", "--db", str(path), "--agent", "A2", "--since", "2026-11-01", "--sort", "newest"]
+    )
     assert r.exit_code == 0 and "mono_plain.wav" in r.output and "rude.wav" not in r.output
     r = CliRunner().invoke(app, ["flagged", "--db", str(path), "--since", "last tuesday"])
     assert r.exit_code != 0 and "7d" in r.output
@@ -177,12 +225,19 @@ def test_a_schema_v1_file_is_upgraded_forward_without_losing_rows(tmp_path):
     con.execute("""INSERT INTO calls (call_id, source_path, file_name, duration_s, channels, sample_rate, processed_at,
                    pipeline_version, status, agent_id, started_at) VALUES
                    ('c1', '/r/a.wav', 'a.wav', 60, 2, 8000, now(), '0.0.1', 'processed', 'A9', TIMESTAMP '2026-01-05 10:00:00')""")
-    con.execute("INSERT INTO utterances (call_id, seq, speaker, role, start_s, end_s, text) VALUES ('c1', 0, 'ch0', 'agent', 0, 2, 'hello')")
-    con.execute("INSERT INTO events (event_id, call_id, type, start_s, end_s, evidence, detector_version) VALUES ('e1', 'c1', 'greeting', 0, 2, 'hello', 'v1')")
+    con.execute(
+        "INSERT INTO utterances (call_id, seq, speaker, role, start_s, end_s, text) VALUES ('c1', 0, 'ch0', 'agent', 0, 2, 'hello')"
+    )
+    con.execute(
+        "INSERT INTO events (event_id, call_id, type, start_s, end_s, evidence, detector_version) VALUES ('e1', 'c1', 'greeting', 0, 2, 'hello', 'v1')"
+    )
     con.execute("INSERT INTO call_metrics VALUES ('c1', 'hold_total_s', 12.5)")
     con.execute("""INSERT INTO call_scores VALUES ('c1', 'inbound_basic', 1, 0, 10, 0, 'poor', false, true,
                    ['grade poor (0%) below fair; failed: greeting'], now())""")
-    before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("calls", "utterances", "events", "call_metrics", "call_scores")}
+    before = {
+        t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("calls", "utterances", "events", "call_metrics", "call_scores")
+    }
     con.close()
 
     con = store.connect(path)  # the writer opens it: migrations run forward

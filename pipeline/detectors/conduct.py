@@ -21,6 +21,6 @@ CONDUCT_DETECTORS: tuple[TextDetector, ...] = (
 )
 
 HOLD_CUE_DETECTORS: tuple[TextDetector, ...] = (
-    TextDetector("hold_announced", "agent", version="holdcues/1"),
-    TextDetector("hold_thanked", "agent", version="holdcues/1"),
+    TextDetector("hold_announced", "agent", version="holdcues/2"),
+    TextDetector("hold_thanked", "agent", version="holdcues/2"),
 )

@@ -20,8 +20,7 @@ import scipy.fft
 
 from callqa.config.settings import EmotionSettings
 from callqa.models.emotion import LexiconSentiment, TransformersEmotion, valence_of
-from callqa.pipeline.detectors.hold import LineScan
-from callqa.pipeline.types import SAMPLE_RATE, DecodedAudio, Event, Utterance, new_event_id
+from callqa.pipeline.types import SAMPLE_RATE, DecodedAudio, Event, LineScan, Utterance, new_event_id
 
 DETECTOR_VERSION = "emotion/1"
 
@@ -46,7 +45,7 @@ def utterance_pitch_st(x: np.ndarray) -> float | None:
         return None
     frames = frames[loud]
     spec = scipy.fft.rfft(frames, n=2 * _PITCH_FRAME, axis=1, workers=1)
-    ac = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, axis=1, workers=1)[:, :_PITCH_FRAME]
+    ac = scipy.fft.irfft(spec.real**2 + spec.imag**2, axis=1, workers=1)[:, :_PITCH_FRAME]
     ac = ac / np.maximum(ac[:, :1], 1e-12)
     lo, hi = int(SAMPLE_RATE / _F0_MAX), int(SAMPLE_RATE / _F0_MIN)
     lag = lo + np.argmax(ac[:, lo:hi], axis=1)
@@ -68,7 +67,9 @@ def _utterance_level_db(scan: LineScan | None, channel: int, u: Utterance) -> fl
     return float(np.median(scan.energy_db[channel, a:b][act]))
 
 
-def arousal_scores(utterances: list[Utterance], audio: DecodedAudio | None, scan: LineScan | None) -> list[float | None]:
+def arousal_scores(
+    utterances: list[Utterance], audio: DecodedAudio | None, scan: LineScan | None
+) -> list[float | None]:
     """Per utterance: loudness and pitch above the speaker's own median, in robust z-units (mean of both)."""
     feats: list[tuple[float | None, float | None]] = []
     mono = None
@@ -116,7 +117,7 @@ def _label(sentiment: float, arousal: float | None, settings: EmotionSettings) -
 
 def _clip_of(u: Utterance, audio: DecodedAudio) -> np.ndarray:
     sig = audio.channels[u.channel] if (u.channel is not None and u.channel < audio.n_channels) else audio.mono()
-    return np.asarray(sig[int(u.start * SAMPLE_RATE): int(u.end * SAMPLE_RATE)], dtype=np.float32)
+    return np.asarray(sig[int(u.start * SAMPLE_RATE) : int(u.end * SAMPLE_RATE)], dtype=np.float32)
 
 
 def detect_emotion(
@@ -138,8 +139,11 @@ def detect_emotion(
     with the complaint/escalation cue 8 of 8, no false alarm on either set).
     """
     settings = settings or EmotionSettings()
-    complained = {e.data.get("utt_seq"): e.type for e in (conduct or [])
-                  if e.type in ("complaint", "escalation_request") and e.role == "customer"}
+    complained = {
+        e.data.get("utt_seq"): e.type
+        for e in (conduct or [])
+        if e.type in ("complaint", "escalation_request") and e.role == "customer"
+    }
     arousal = arousal_scores(utterances, audio, scan)
     text_scores = [lexicon.score(u.text, language) for u in utterances]
     model_probs: list[dict[str, float] | None] = [None] * len(utterances)
@@ -173,23 +177,47 @@ def detect_emotion(
             score = float(probs[label])
         else:
             label, score = _label(sentiment, ar, settings)
-        nu = replace(u, emotion=label, emotion_score=round(score, 3), emotion_method=method, sentiment=round(sentiment, 3))
+        nu = replace(
+            u, emotion=label, emotion_score=round(score, 3), emotion_method=method, sentiment=round(sentiment, 3)
+        )
         out.append(nu)
         if u.role == "customer" and sentiment <= settings.negative_threshold and u.words:
-            evidence = f"\"{' '.join(u.text.split())[:200]}\" (sentiment {sentiment:+.2f}" + (f", arousal {ar:+.1f}" if ar is not None else "") + f"; {method})"
-            events.append(Event("negative_emotion", u.start, u.end, u.speaker, u.role, evidence,
-                                round(min(1.0, abs(sentiment)), 3), DETECTOR_VERSION,
-                                {"emotion": label, "sentiment": round(sentiment, 3), "arousal": None if ar is None else round(ar, 2),
-                                 "method": method, "utt_seq": u.seq},
-                                new_event_id(call_id, "negative_emotion", u.start, u.end, u.speaker)))
+            evidence = (
+                f'"{" ".join(u.text.split())[:200]}" (sentiment {sentiment:+.2f}'
+                + (f", arousal {ar:+.1f}" if ar is not None else "")
+                + f"; {method})"
+            )
+            events.append(
+                Event(
+                    "negative_emotion",
+                    u.start,
+                    u.end,
+                    u.speaker,
+                    u.role,
+                    evidence,
+                    round(min(1.0, abs(sentiment)), 3),
+                    DETECTOR_VERSION,
+                    {
+                        "emotion": label,
+                        "sentiment": round(sentiment, 3),
+                        "arousal": None if ar is None else round(ar, 2),
+                        "method": method,
+                        "utt_seq": u.seq,
+                    },
+                    new_event_id(call_id, "negative_emotion", u.start, u.end, u.speaker),
+                )
+            )
     return out, events, emotion_metrics(out, len(events), settings)
 
 
 def emotion_metrics(utterances: list[Utterance], n_negative: int, settings: EmotionSettings) -> dict[str, float | None]:
     cust = [u.sentiment for u in utterances if u.role == "customer" and u.sentiment is not None and u.words]
     if not cust:
-        return {"customer_emotion_start": None, "customer_emotion_end": None,
-                "negative_emotion_count": float(n_negative) if any(u.role == "customer" for u in utterances) else None}
+        return {
+            "customer_emotion_start": None,
+            "customer_emotion_end": None,
+            "negative_emotion_count": float(n_negative) if any(u.role == "customer" for u in utterances) else None,
+        }
     k = min(settings.edge_turns, max(1, len(cust) // 2))
     return {
         "customer_emotion_start": round(float(np.mean(cust[:k])), 3),

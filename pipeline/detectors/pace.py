@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-
 from callqa.config.settings import PaceSettings
-from callqa.pipeline.detectors.hold import HOP_S, LineScan, both_active
+from callqa.pipeline.evidence import quote
+from callqa.pipeline.linescan import both_active
 from callqa.pipeline.textmatch import is_cjk
-from callqa.pipeline.types import Event, Utterance, new_event_id
+from callqa.pipeline.types import HOP_S, Event, LineScan, Utterance, new_event_id
 
 DETECTOR_VERSION = "pace/1"
 _BRIDGE_S = 0.2
@@ -31,14 +31,6 @@ def speech_units(u: Utterance, language: str | None) -> int:
     if _is_zh(language):
         return sum(1 for ch in u.text if is_cjk(ch))
     return len(u.words)
-
-
-def _quote(words: list[str], limit: int = 12, head: bool = True) -> str:
-    part = words[:limit] if head else words[-limit:]
-    text = " ".join(part)
-    if len(words) > limit:
-        text = text + "…" if head else "…" + text
-    return text
 
 
 def is_backchannel(u: Utterance, settings: PaceSettings) -> bool:
@@ -75,7 +67,9 @@ def _monologues(utterances: list[Utterance], settings: PaceSettings) -> list[tup
     return runs
 
 
-def detect_monologues(call_id: str, utterances: list[Utterance], settings: PaceSettings) -> tuple[list[Event], dict[str, float | None]]:
+def detect_monologues(
+    call_id: str, utterances: list[Utterance], settings: PaceSettings
+) -> tuple[list[Event], dict[str, float | None]]:
     if not any(u.role == "agent" for u in utterances):
         return [], {"longest_monologue_agent_s": None}
     runs = _monologues(utterances, settings)
@@ -83,17 +77,35 @@ def detect_monologues(call_id: str, utterances: list[Utterance], settings: PaceS
     events: list[Event] = []
     for n, (s, e, turns) in enumerate(r for r in runs if r[1] - r[0] >= settings.long_monologue_s):
         words = [w.text for u in turns for w in u.words]
-        evidence = f"agent spoke for {e - s:.1f} s without the customer taking a turn: \"{_quote(words)}\""
+        evidence = f'agent spoke for {e - s:.1f} s without the customer taking a turn: "{quote(words, 12)}"'
         spk = turns[0].speaker
-        events.append(Event("long_monologue", s, e, spk, "agent", evidence, 0.9, DETECTOR_VERSION,
-                            {"duration_s": round(e - s, 2), "n_words": len(words), "utt_seqs": [u.seq for u in turns]},
-                            new_event_id(call_id, "long_monologue", s, e, spk, n)))
+        events.append(
+            Event(
+                "long_monologue",
+                s,
+                e,
+                spk,
+                "agent",
+                evidence,
+                0.9,
+                DETECTOR_VERSION,
+                {"duration_s": round(e - s, 2), "n_words": len(words), "utt_seqs": [u.seq for u in turns]},
+                new_event_id(call_id, "long_monologue", s, e, spk, n),
+            )
+        )
     return events, {"longest_monologue_agent_s": round(longest, 2)}
 
 
 def _both_active_s(scan: LineScan | None, ch_a: int | None, ch_b: int | None, t0: float, t1: float) -> float | None:
     """Seconds in [t0, t1] where channels a and b are both active; None when it cannot be measured."""
-    if scan is None or ch_a is None or ch_b is None or ch_a == ch_b or max(ch_a, ch_b) >= scan.active.shape[0] or t1 <= t0:
+    if (
+        scan is None
+        or ch_a is None
+        or ch_b is None
+        or ch_a == ch_b
+        or max(ch_a, ch_b) >= scan.active.shape[0]
+        or t1 <= t0
+    ):
         return None
     a, b = scan.frame(t0), scan.frame(t1)
     return float(both_active(scan.active, ch_a, ch_b, a, b, _BRIDGE_S).sum()) * HOP_S
@@ -129,14 +141,31 @@ def detect_interruptions(
                 continue
             cut = [w.text for w in y.words if w.start < xs]
             said = [w.text for w in x.words]
-            evidence = (f"{x.role} started \"{_quote(said, 10)}\" at {xs:.1f} s while {y.role} was saying "
-                        f"\"{_quote(cut, 10, head=False)}\" ({overlap:.1f} s of overlap)")
+            evidence = (
+                f'{x.role} started "{quote(said, 10)}" at {xs:.1f} s while {y.role} was saying '
+                f'"{quote(cut, 10, head=False)}" ({overlap:.1f} s of overlap)'
+            )
             end = round(xs + max(overlap, 0.01), 3)
-            events.append(Event("interruption", round(xs, 3), end, x.speaker, x.role, evidence,
-                                0.85 if audio_overlap is not None else 0.7, DETECTOR_VERSION,
-                                {"interrupted_speaker": y.speaker, "interrupted_role": y.role, "overlap_s": round(overlap, 2),
-                                 "utt_seq": x.seq, "interrupted_utt_seq": y.seq},
-                                new_event_id(call_id, "interruption", xs, end, x.speaker)))
+            events.append(
+                Event(
+                    "interruption",
+                    round(xs, 3),
+                    end,
+                    x.speaker,
+                    x.role,
+                    evidence,
+                    0.85 if audio_overlap is not None else 0.7,
+                    DETECTOR_VERSION,
+                    {
+                        "interrupted_speaker": y.speaker,
+                        "interrupted_role": y.role,
+                        "overlap_s": round(overlap, 2),
+                        "utt_seq": x.seq,
+                        "interrupted_utt_seq": y.seq,
+                    },
+                    new_event_id(call_id, "interruption", xs, end, x.speaker),
+                )
+            )
             if x.role in counts:
                 counts[x.role] += 1
             break

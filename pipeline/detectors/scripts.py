@@ -17,7 +17,30 @@ from rapidfuzz import fuzz
 
 from callqa.pipeline.textmatch import canonical
 
-DETECTOR_VERSION = "scripts/2"
+DETECTOR_VERSION = "scripts/3"
+
+_QUESTION = re.compile(r"[?？]\s*$|[吗呢么]\W*$")
+# a request for information is not an explanation (麻烦您提供一下…, 请您报一下…)
+_REQUEST = re.compile(r"^\W*(?:好的\W*)?(?:麻烦|请您|请提供|请问|能否|could you|can you|can i|may i|please)", re.I)
+# The agent announcing its own next step is not explaining the customer's issue: "let me just look
+# through the desk", "let's see what we can do", "I'll just note that we don't know", "give me a sec".
+# Matched on canonical text (contractions expanded, "one" → 1), after any discourse markers.
+_OWN_STEP = re.compile(r"^(?:(?:and|so|okay|ok|well|um|uh|alright|all right|right|yes|yeah|sure|now|first|but)\s+)*"
+                       r"(?:let (?:me|us)|give me|bear with me|hold on|hang on"
+                       r"|(?:just )?(?:a|1) (?:sec|second|moment|minute)|i am just|i will just|i am going to just)\b")
+# An identity check asks: a detail named in a statement ("I've updated your email address", "we'll
+# text your phone number") is not one. Applies to phrases that name only the detail ("your id
+# number", "the name on the account"); phrases with their own verb ("can I take...") ask already.
+# The agent goes on to ask the customer something, so it is not going quiet on a hold: "Let me check,
+# can you confirm the first line of your address?" (a clause that opens with the question; a wh-word
+# only with a question mark, so "...while I check what's available" still announces the wait)
+_CLAUSE = r"(?:^|[,.;:!?，。；：！？]\s*)(?:(?:and|so|okay|ok|now|also)\s+)?"
+_ASKS_YOU = re.compile(_CLAUSE + r"(?:(?:can|could|would|will|do|did|are|have) you"
+                                  r"|(?:can|could|may) i (?:have|get|take))\b")
+_ASKS_WH = re.compile(_CLAUSE + r"(?:what|which|when|where|how|who)\b")
+_DETAIL_ONLY = re.compile(r"^(?:your|the)\b")
+_ASKS = re.compile(r"\b(?:can|could|may|would|will) (?:i|you|we)\b|\bplease\b|\bwhat (?:is|was|are|were)\b"
+                   r"|\b(?:confirm|verify|verification|security|tell me|give me|read me|spell|do you (?:have|know))\b")
 
 
 @dataclass(frozen=True)
@@ -97,3 +120,31 @@ def greeting_details(text: str, name_patterns: Sequence[re.Pattern[str]], name_s
         if name:
             break
     return GreetingDetails(name is not None, name, company is not None, company)
+
+
+def greeting_is_formal(details: Sequence[GreetingDetails], offers_help: bool) -> bool:
+    """A service opening names the company or offers help ("Service desk, how can I help?"); a
+    salutation or a bare self-introduction ("hello", "hi, this is David speaking") is informal:
+    callers open with those too, so role evidence must not take them for the agent's script."""
+    return offers_help or any(d.has_company for d in details)
+
+
+def explains(sentence: str) -> bool:
+    """Whether an agent sentence can be explaining the cause or the fix: not a question ("this
+    might be a silly question, because...?"), not a request for information, and not the agent
+    announcing its own next step ("let me just rummage through the desk")."""
+    return not (_QUESTION.search(sentence) or _REQUEST.search(sentence) or _OWN_STEP.search(canonical(sentence)))
+
+
+def asks_for_details(phrase: str, sentence: str) -> bool:
+    """Whether an identity-verification match asks for the detail (see _DETAIL_ONLY)."""
+    if not _DETAIL_ONLY.match(canonical(phrase)):
+        return True
+    return bool(_QUESTION.search(sentence) or _ASKS.search(canonical(sentence)))
+
+
+def asks_customer(text: str) -> bool:
+    """Whether the rest of an agent's turn after a hold cue asks the customer a question."""
+    text = text.strip().lower().replace("\u2019", "'")
+    return bool(_ASKS_YOU.search(text) or (_ASKS_WH.search(text) and re.search(r"[?？]", text)))
+

@@ -1,6 +1,6 @@
 """Dead air: nobody on the line speaks for at least N seconds, outside holds.
 
-The silent stretches come from the same evidence as holds (`hold.quiet_spans`): no word on any
+The silent stretches come from the same evidence as holds (`linescan.quiet_spans`): no word on any
 channel, no non-music activity in the audio. A hold is a different thing (the customer was told,
 or music plays) and is scored by its own criterion, so hold spans are cut out first. Only the
 stretch between the first and the last word counts: ring-in and hang-up are not dead air.
@@ -9,8 +9,9 @@ stretch between the first and the last word counts: ring-in and hang-up are not 
 from __future__ import annotations
 
 from callqa.config.settings import SilenceSettings
-from callqa.pipeline.detectors.hold import Hold, LineScan, quiet_spans, subtract_spans
-from callqa.pipeline.types import Event, Utterance, new_event_id
+from callqa.pipeline.linescan import quiet_spans
+from callqa.pipeline.spans import subtract_spans
+from callqa.pipeline.types import Event, Hold, LineScan, Utterance, new_event_id
 
 DETECTOR_VERSION = "silence/1"
 
@@ -47,7 +48,7 @@ def detect_dead_air(
         prev, nxt = _neighbours(utterances, s, e)
         evidence = (
             f"{e - s:.1f} s of silence from {s:.1f} s to {e:.1f} s; before: "
-            f"{prev.role if prev else '-'} \"{_tail(prev, head=False)}\"; after: {nxt.role if nxt else '-'} \"{_tail(nxt, head=True)}\""
+            f'{prev.role if prev else "-"} "{_tail(prev, head=False)}"; after: {nxt.role if nxt else "-"} "{_tail(nxt, head=True)}"'
         )
         data = {
             "duration_s": round(e - s, 2),
@@ -57,8 +58,20 @@ def detect_dead_air(
             "after_seq": nxt.seq if nxt else None,
         }
         # The agent owns the silence whoever spoke last: it is the agent's job to keep the call moving.
-        events.append(Event("dead_air", s, e, None, "agent", evidence, 0.9, DETECTOR_VERSION, data,
-                            new_event_id(call_id, "dead_air", s, e, None, n)))
+        events.append(
+            Event(
+                "dead_air",
+                s,
+                e,
+                None,
+                "agent",
+                evidence,
+                0.9,
+                DETECTOR_VERSION,
+                data,
+                new_event_id(call_id, "dead_air", s, e, None, n),
+            )
+        )
     metrics: dict[str, float | None] = {
         "dead_air_count": float(len(events)),
         "dead_air_total_s": round(sum(ev.end - ev.start for ev in events), 2),

@@ -32,11 +32,13 @@ from typing import Sequence
 
 import numpy as np
 
-from callqa.config.phrases import PHRASE_LISTS, PhraseBook, load_phrasebook
+from callqa.config.phrases import PHRASE_LISTS, SUPPORTED_LANGUAGES, PhraseBook, load_phrasebook
 from callqa.config.settings import DetectSettings, Settings, TextSettings
 from callqa.pipeline.detectors import EVENT_TYPES
 from callqa.pipeline.detectors.conduct import CONDUCT_DETECTORS, HOLD_CUE_DETECTORS
-from callqa.pipeline.detectors.scripts import SCRIPT_DETECTORS, TextDetector, greeting_details
+from callqa.pipeline.detectors.scripts import (SCRIPT_DETECTORS, TextDetector, asks_customer, asks_for_details,
+                                               explains, greeting_details, greeting_is_formal)
+from callqa.pipeline.evidence import quote
 from callqa.pipeline.textmatch import PhraseIndex, PhraseMatch, canonical, canonical_tokens, is_cjk, to_simplified
 from callqa.pipeline.types import ConfigError, Event, Utterance, Word, new_event_id
 
@@ -44,9 +46,6 @@ TEXT_DETECTORS: tuple[TextDetector, ...] = SCRIPT_DETECTORS + CONDUCT_DETECTORS 
 _BY_TYPE = {d.type: d for d in TEXT_DETECTORS}
 _SENTENCE_END = re.compile(r"[.!?。！？;；…]$")
 _CLAUSE_END = re.compile(r"[,，、:：]$")
-_QUESTION = re.compile(r"[?？]\s*$|[吗呢么]\W*$")
-# a request for information is not an explanation (麻烦您提供一下…, 请您报一下…)
-_REQUEST = re.compile(r"^\W*(?:好的\W*)?(?:麻烦|请您|请提供|请问|能否|could you|can you|can i|may i|please)", re.I)
 _MIN_SEMANTIC_TOKENS = 3
 _MAX_SENTENCE_TOKENS = 30  # an unpunctuated ASR run is cut into chunks this long for embedding
 _CHUNK_TOKENS = 20
@@ -144,7 +143,7 @@ def build_text_kit(settings: Settings | DetectSettings | None = None, *, phraseb
         det = settings or DetectSettings()
     ts = det.text
     _check_settings(ts)
-    books = phrasebooks or {lang: load_phrasebook(lang) for lang in ("en", "zh")}
+    books = phrasebooks or {lang: load_phrasebook(lang) for lang in SUPPORTED_LANGUAGES}
     notes: list[str] = []
     if ts.semantic and embedders is None:
         from callqa.models.embeddings import EmbedderPool
@@ -235,11 +234,6 @@ def _join(words: Sequence[Word]) -> str:
     return join_words(list(words))
 
 
-def _quote(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _negated(lk: LanguageKit, toks: list[str], m: PhraseMatch) -> bool:
     """A negation cue just before the match, or inside it when the phrase has none of its own."""
     phrase_toks = set(canonical_tokens(m.phrase))
@@ -301,13 +295,12 @@ def _applicable(det: TextDetector, role: str) -> bool:
 
 
 def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: str | None,
-                       kit_or_settings: TextDetectorKit | Settings | DetectSettings | None = None) -> list[Event]:
+                       kit: TextDetectorKit) -> list[Event]:
     """All script, conduct and hold-cue events of one call, in time order.
 
-    `kit_or_settings`: a kit built once per worker (fast), or settings to build one now (loads the
-    embedding models: fine for a one-off, slow in a loop).
+    `kit`: built once per worker (`build_text_kit`; the worker's Toolkit holds it), never per call:
+    building one loads the embedding models and embeds every phrase.
     """
-    kit = kit_or_settings if isinstance(kit_or_settings, TextDetectorKit) else build_text_kit(kit_or_settings)
     lk = kit.for_language(language)
     ts = kit.settings
     utts = [_prepare(u) for u in sorted(utterances, key=lambda u: (u.start, u.seq))]
@@ -388,6 +381,39 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
                     continue  # "I'm not complaining, just asking": the sentence is close in meaning, not in intent
                 found[(i, typ)] = (lk.phrase_texts[j], _join(utts[i].words[a:b]), a, b, best, "semantic")
 
+    # 2b. sentence form and turn position (the rules are in callqa.pipeline.detectors.scripts)
+    for (i, typ), v in list(found.items()):
+        sa, sb = next(((sa, sb) for sa, sb in _sentences(utts[i]) if sa <= v[2] < sb), (v[2], v[3]))
+        # the sentence without what other detectors claimed: "已经给您退订成功了 还有其他问题吗" is an
+        # explanation followed by an offer of further help, not a question
+        others = [(w[2], w[3]) for (k, t), w in found.items() if k == i and t != typ]
+        sentence = _join([w for j, w in enumerate(utts[i].words[sa:sb], sa) if not any(c <= j < d for c, d in others)])
+        if ((typ == "solution_explained" and not explains(sentence))
+                or (typ == "identity_verification" and not asks_for_details(v[0], sentence))
+                or (typ == "hold_announced" and asks_customer(_join(utts[i].words[v[3]:])))):
+            del found[(i, typ)]
+    # an offer of help in an opening turn opens the call even without a salutation ("Service
+    # desk, how can I help?"); the agent's greeting is then that offer
+    for i in sorted(opening):
+        same = [k for k in opening if utts[k].utt.speaker == utts[i].utt.speaker]
+        if (i, "need_discovery") in found and not any((k, "greeting") in found for k in same):
+            found[(i, "greeting")] = found[(i, "need_discovery")][:5] + ("opening-offer",)
+
+    def greeting_info(i: int) -> tuple[bool, list]:
+        """(formal?, details) of a greeting in turn i, read over its speaker's opening turns."""
+        same = [k for k in sorted(opening | {i}) if utts[k].utt.speaker == utts[i].utt.speaker]
+        details = [greeting_details(utts[k].utt.text, lk.name_patterns, lk.name_stopwords, lk.company_patterns,
+                                    ts.company_names) for k in same]
+        return greeting_is_formal(details, any((k, "need_discovery") in found for k in same)), details
+
+    # one greeting per call: the first formal one, else the first informal one (a caller's "hello"
+    # must not stand for the call's greeting when the agent's "thanks for calling" follows it). With
+    # two voices and no roles yet (role evidence), an informal one tells nothing about who the agent is.
+    greetings = {k: greeting_info(k) for k, t in sorted(found) if t == "greeting"}
+    unattributed = len({u.utt.speaker for u in utts if u.toks}) > 1 and all(u.utt.role == "unknown" for u in utts)
+    greeting_at = next((k for k, (formal, _d) in greetings.items() if formal),
+                       None if unattributed else next(iter(greetings), None))
+
     # 3. explanations without a cue phrase: a long agent statement (not a question) that no other
     # detector claimed is, in a service call, the agent explaining the cause or the fix
     min_stmt = ts.statement_min_tokens.get(lk.language)
@@ -418,8 +444,8 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
                     continue
                 fa, fb = max(stretches, key=lambda st: _n_tokens(u, *st))
                 text = _join(u.words[fa:fb])
-                # a question or a request for information is not an explanation (麻烦您提供一下…)
-                if _QUESTION.search(text) or _REQUEST.search(text) or _n_tokens(u, fa, fb) < min_stmt:
+                # a question, a request for information (麻烦您提供一下…) or the agent's own next step
+                if not explains(text) or _n_tokens(u, fa, fb) < min_stmt:
                     continue
                 found[(i, "solution_explained")] = ("(statement)", text, fa, fb, 0.5, "statement")
                 break
@@ -432,7 +458,7 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
         det = _BY_TYPE[typ]
         if det.once and typ == "closing" and any(k[1] == typ and k[0] > i for k in found):
             continue
-        if det.once and typ in once_done:
+        if (det.once and typ in once_done) or (typ == "greeting" and i != greeting_at):
             continue
         once_done.add(typ)
         u = utts[i]
@@ -440,17 +466,19 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
         start = words[0].start
         end = max(words[-1].end, start + 0.01)
         sent = next(((sa, sb) for sa, sb in _sentences(u) if sa <= a < sb), (a, b))
-        evidence = _quote(_join(u.words[sent[0] : max(sent[1], b)])) or matched or phrase
+        evidence = quote(_join(u.words[sent[0] : max(sent[1], b)]), 240) or matched or phrase
         data: dict = {"phrase": phrase, "matched": matched, "score": round(score, 3), "method": method,
                       "utt_seq": u.utt.seq}
         if typ == "greeting":
             # the name and the company may come in either of the opening turns ("Acme Energy." /
             # "Hi, Sarah speaking"); each turn is read on its own so patterns anchored at a turn's end work
-            details = [greeting_details(utts[k].utt.text, lk.name_patterns, lk.name_stopwords, lk.company_patterns,
-                                        ts.company_names) for k in sorted(opening | {i})]
+            formal, details = greetings[i]
             name = next((d.name for d in details if d.has_name), None)
             company = next((d.company for d in details if d.has_company), None)
-            data.update(has_name=name is not None, agent_name=name, has_company=company is not None, company=company)
+            data.update(has_name=name is not None, agent_name=name, has_company=company is not None, company=company,
+                        formal=formal)
+            # an informal opening says less about who the agent is (role evidence weighs by confidence)
+            score = score if formal else 0.5 * score
         events.append(Event(
             type=typ, start=start, end=end, speaker=u.utt.speaker, role=u.utt.role, evidence=evidence,
             confidence=round(min(1.0, score), 3), detector_version=det.version, data=data,

@@ -86,8 +86,15 @@ def parse_source(path: Path, lang: str) -> list[dict]:
             continue
         if line.startswith("==="):
             cid, domain, company, desc = [p.strip() for p in line[3:].split("|")]
-            call = {"call_id": cid, "language": lang, "domain": domain, "company": company, "description": desc,
-                    "utterances": [], "labels": []}
+            call = {
+                "call_id": cid,
+                "language": lang,
+                "domain": domain,
+                "company": company,
+                "description": desc,
+                "utterances": [],
+                "labels": [],
+            }
             calls.append(call)
             t = 0.5
             continue
@@ -112,10 +119,17 @@ def parse_source(path: Path, lang: str) -> list[dict]:
             words.append([round(t, 3), round(t + d, 3), w])
             t += d
         seq = len(call["utterances"])
-        call["utterances"].append({
-            "seq": seq, "speaker": "ch0" if role == "agent" else "ch1", "role": role,
-            "start": words[0][0], "end": words[-1][1], "text": text, "words": words,
-        })
+        call["utterances"].append(
+            {
+                "seq": seq,
+                "speaker": "ch0" if role == "agent" else "ch1",
+                "role": role,
+                "start": words[0][0],
+                "end": words[-1][1],
+                "text": text,
+                "words": words,
+            }
+        )
         for typ, data in tags:
             label = next((lb for lb in call["labels"] if lb["type"] == typ and typ in ONCE), None)
             if label is None:
@@ -131,7 +145,7 @@ def _dumps(call: dict) -> str:
     head = ",\n".join(f" {one(k)}: {one(v)}" for k, v in call.items() if k not in ("utterances", "labels"))
     utts = ",\n".join(f"  {one(u)}" for u in call["utterances"])
     labels = ",\n".join(f"  {one(lb)}" for lb in call["labels"])
-    return f"{{\n{head},\n \"utterances\": [\n{utts}\n ],\n \"labels\": [\n{labels}\n ]\n}}\n"
+    return f'{{\n{head},\n "utterances": [\n{utts}\n ],\n "labels": [\n{labels}\n ]\n}}\n'
 
 
 def main(argv: list[str]) -> int:

@@ -14,9 +14,9 @@ times of the synthesis.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from pyannote.core import Annotation, Segment
@@ -62,18 +62,26 @@ def write_rttm(annotation: Annotation, path: str | Path, uri: str) -> Path:
 
 
 def truth_annotation(truth, uri: str) -> Annotation:
-    """A synthesised call's truth (callqa.synth.CallTruth) as an Annotation labelled by role."""
+    """A synthesised call's truth (callqa.synth.truth.CallTruth) as an Annotation labelled by role."""
     ann = Annotation(uri=uri)
     for t in truth.turns:
         ann[Segment(t.start_s, t.end_s), t.index] = t.role
     return ann
 
 
-def synth_eval_calls(out_dir: str | Path, *, stereo: bool = False, agent_channel: int = 0,
-                     only: Iterable[str] | None = None, seed: int = 11, sample_rate: int = 8000) -> list[Path]:
+def synth_eval_calls(
+    out_dir: str | Path,
+    *,
+    stereo: bool = False,
+    agent_channel: int = 0,
+    only: Iterable[str] | None = None,
+    seed: int = 11,
+    sample_rate: int = 8000,
+) -> list[Path]:
     """Render the demo scripts as labelled calls: <stem>.wav, <stem>.rttm (role labels),
     <stem>.json (sidecar: direction) and <stem>.truth.json. Returns the audio paths."""
-    from callqa.synth import demo_scripts, render_call
+    from callqa.synth.demo import demo_scripts
+    from callqa.synth.mix import render_call
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,11 +92,22 @@ def synth_eval_calls(out_dir: str | Path, *, stereo: bool = False, agent_channel
             continue
         name = f"{stem}_{'stereo' if stereo else 'mono'}"
         audio = out_dir / f"{name}.wav"
-        truth = render_call(script, audio, sample_rate=sample_rate, stereo=stereo, agent_channel=agent_channel,
-                            codec="pcm_s16le", telephone=True, noise_floor_dbfs=-60.0, seed=seed + k)
+        truth = render_call(
+            script,
+            audio,
+            sample_rate=sample_rate,
+            stereo=stereo,
+            agent_channel=agent_channel,
+            codec="pcm_s16le",
+            telephone=True,
+            noise_floor_dbfs=-60.0,
+            seed=seed + k,
+        )
         write_rttm(truth_annotation(truth, name), out_dir / f"{name}.rttm", name)
-        (out_dir / f"{name}.json").write_text(json.dumps({"direction": meta.get("direction", "inbound"),
-                                                          "language": script.language}) + "\n", encoding="utf-8")
+        (out_dir / f"{name}.json").write_text(
+            json.dumps({"direction": meta.get("direction", "inbound"), "language": script.language}) + "\n",
+            encoding="utf-8",
+        )
         paths.append(audio)
     return paths
 
@@ -141,12 +160,21 @@ def der_components(reference: Annotation, hypothesis: Annotation, collar: float 
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
-    uem = reference.get_timeline().extent() | hypothesis.get_timeline().extent() if len(hypothesis) else reference.get_timeline().extent()
+    uem = (
+        reference.get_timeline().extent() | hypothesis.get_timeline().extent()
+        if len(hypothesis)
+        else reference.get_timeline().extent()
+    )
     from pyannote.core import Timeline
 
     d = metric(reference, hypothesis, uem=Timeline([uem]), detailed=True)
-    return {"der": d["diarization error rate"], "missed": d["missed detection"], "false_alarm": d["false alarm"],
-            "confusion": d["confusion"], "total": d["total"]}
+    return {
+        "der": d["diarization error rate"],
+        "missed": d["missed detection"],
+        "false_alarm": d["false alarm"],
+        "confusion": d["confusion"],
+        "total": d["total"],
+    }
 
 
 def word_role_accuracy(utterances: list[Utterance], reference: Annotation) -> tuple[float | None, bool | None]:
@@ -157,7 +185,11 @@ def word_role_accuracy(utterances: list[Utterance], reference: Annotation) -> tu
     for u in utterances:
         for w in u.words:
             mid = (w.start + w.end) / 2
-            labs = {str(lab) for seg, _, lab in reference.itertracks(yield_label=True) if seg.start - 0.15 <= mid <= seg.end + 0.15}
+            labs = {
+                str(lab)
+                for seg, _, lab in reference.itertracks(yield_label=True)
+                if seg.start - 0.15 <= mid <= seg.end + 0.15
+            }
             if len(labs) != 1:
                 continue  # silence or overlap in the reference: no single right answer
             ref = labs.pop()
@@ -187,8 +219,9 @@ def _source(path: Path):
     return CallSource(str(path), sha256_file(path), path.stat().st_size, meta)
 
 
-def evaluate(audio_paths: list[Path], rttm_dir: Path, settings, *, roles: bool = True, kit=None,
-             progress=None) -> EvalReport:
+def evaluate(
+    audio_paths: list[Path], rttm_dir: Path, settings, *, roles: bool = True, kit=None, progress=None
+) -> EvalReport:
     """Diarize every file (mono mix; stereo: channels as speakers from the ASR words) and score it."""
     import time
 
@@ -197,11 +230,15 @@ def evaluate(audio_paths: list[Path], rttm_dir: Path, settings, *, roles: bool =
     from callqa.pipeline.decode import decode
     from callqa.pipeline.diarize import run_diarization, timelines_from_utterances
 
-    diarizer = kit.diarizer if kit is not None and getattr(kit, "diarizer", None) is not None else load_diarizer(settings.models)
+    diarizer = (
+        kit.diarizer
+        if kit is not None and getattr(kit, "diarizer", None) is not None
+        else load_diarizer(settings.models)
+    )
     report = EvalReport(diarizer=diarizer.description)
     want_roles = roles
     if want_roles and kit is None:
-        from callqa.flows.process import load_toolkit
+        from callqa.pipeline.toolkit import load_toolkit
 
         kit = load_toolkit(settings)
         kit.diarizer = diarizer
@@ -229,11 +266,13 @@ def evaluate(audio_paths: list[Path], rttm_dir: Path, settings, *, roles: bool =
             hyp = run_diarization(diarizer, audio.channels[0], settings.models.diarization, uri=path.stem).annotation
         dia_s = time.perf_counter() - t if hyp is not None else 0.0
         if want_roles and labels_are_roles:
-            from callqa.flows.process import process_call
+            from callqa.pipeline.call import process_call
 
             result = process_call(_source(path), kit)
             if not hasattr(result, "utterances"):
-                report.files.append(FileResult(str(path), audio.duration_s, None, 0, 0, 0, 0, 0, dia_s, error=result.error))
+                report.files.append(
+                    FileResult(str(path), audio.duration_s, None, 0, 0, 0, 0, 0, dia_s, error=result.error)
+                )
                 continue
         if hyp is None:  # stereo: each channel's words are its speaker's timeline
             hyp = Annotation(uri=path.stem)
@@ -242,8 +281,17 @@ def evaluate(audio_paths: list[Path], rttm_dir: Path, settings, *, roles: bool =
                     for s, e in spans:
                         hyp[Segment(s, e), len(hyp)] = spk
         comp = der_components(ref, hyp)
-        fr = FileResult(str(path), audio.duration_s, comp["der"], comp["missed"], comp["false_alarm"],
-                        comp["confusion"], comp["total"], len(hyp.labels()), dia_s)
+        fr = FileResult(
+            str(path),
+            audio.duration_s,
+            comp["der"],
+            comp["missed"],
+            comp["false_alarm"],
+            comp["confusion"],
+            comp["total"],
+            len(hyp.labels()),
+            dia_s,
+        )
         if result is not None:
             fr.role_accuracy, fr.roles_correct = word_role_accuracy(result.utterances, ref)
             if result.roles is not None:
@@ -254,8 +302,16 @@ def evaluate(audio_paths: list[Path], rttm_dir: Path, settings, *, roles: bool =
     return report
 
 
-def run_cli(audio: list[Path], rttm_dir: Path | None, config: Path | None, roles: bool, console,
-            synth_dir: Path | None = None, stereo: bool = False, no_channel_map: bool = False) -> EvalReport:
+def run_cli(
+    audio: list[Path],
+    rttm_dir: Path | None,
+    config: Path | None,
+    roles: bool,
+    console,
+    synth_dir: Path | None = None,
+    stereo: bool = False,
+    no_channel_map: bool = False,
+) -> EvalReport:
     """The body of `callqa eval diarization` (printing with rich)."""
     from rich.table import Table
 
@@ -276,7 +332,20 @@ def run_cli(audio: list[Path], rttm_dir: Path | None, config: Path | None, roles
             raise ConfigError(p, "audio file not found")
 
     table = Table(title="diarization", header_style="bold")
-    for c in ("file", "dur s", "DER", "miss", "false al.", "confusion", "spk", "RTF", "role acc.", "roles", "role method", "conf."):
+    for c in (
+        "file",
+        "dur s",
+        "DER",
+        "miss",
+        "false al.",
+        "confusion",
+        "spk",
+        "RTF",
+        "role acc.",
+        "roles",
+        "role method",
+        "conf.",
+    ):
         table.add_column(c, overflow="fold")
 
     def row(f: FileResult) -> None:
@@ -284,12 +353,20 @@ def run_cli(audio: list[Path], rttm_dir: Path | None, config: Path | None, roles
             table.add_row(Path(f.path).name, "", "error", f.error, *[""] * 8)
             return
         tot = f.total or 1.0
-        table.add_row(Path(f.path).name, f"{f.duration_s:.1f}", f"{f.der:.3f}", f"{f.missed / tot:.3f}",
-                      f"{f.false_alarm / tot:.3f}", f"{f.confusion / tot:.3f}", str(f.speakers_found),
-                      f"{f.duration_s / f.diarization_s:.1f}x" if f.diarization_s else "",
-                      "" if f.role_accuracy is None else f"{f.role_accuracy:.3f}",
-                      "" if f.roles_correct is None else ("correct" if f.roles_correct else "WRONG"),
-                      f.role_method or "", "" if f.role_confidence is None else f"{f.role_confidence:.2f}")
+        table.add_row(
+            Path(f.path).name,
+            f"{f.duration_s:.1f}",
+            f"{f.der:.3f}",
+            f"{f.missed / tot:.3f}",
+            f"{f.false_alarm / tot:.3f}",
+            f"{f.confusion / tot:.3f}",
+            str(f.speakers_found),
+            f"{f.duration_s / f.diarization_s:.1f}x" if f.diarization_s else "",
+            "" if f.role_accuracy is None else f"{f.role_accuracy:.3f}",
+            "" if f.roles_correct is None else ("correct" if f.roles_correct else "WRONG"),
+            f.role_method or "",
+            "" if f.role_confidence is None else f"{f.role_confidence:.2f}",
+        )
 
     report = evaluate([Path(p) for p in audio], Path(rttm_dir), settings, roles=roles)
     for f in report.files:
@@ -297,30 +374,37 @@ def run_cli(audio: list[Path], rttm_dir: Path | None, config: Path | None, roles
     console.print(table)
     console.print(f"diarizer: {report.diarizer}")
     if any(f.diarization_s == 0 and f.der is not None for f in report.files):
-        console.print("stereo files: channel = speaker; their DER compares the ASR words' spans with the reference turns")
-    parts = [f"DER (collar {COLLAR} s, overlap scored) over {len(report.files)} files: "
-             + ("n/a" if report.der is None else f"{report.der:.4f}")]
+        console.print(
+            "stereo files: channel = speaker; their DER compares the ASR words' spans with the reference turns"
+        )
+    parts = [
+        f"DER (collar {COLLAR} s, overlap scored) over {len(report.files)} files: "
+        + ("n/a" if report.der is None else f"{report.der:.4f}")
+    ]
     if report.role_accuracy is not None:
         parts.append(f"role accuracy (words): {report.role_accuracy:.4f}")
-        parts.append(f"calls with correct roles: {sum(bool(f.roles_correct) for f in report.files)}/"
-                     f"{sum(f.roles_correct is not None for f in report.files)}")
+        parts.append(
+            f"calls with correct roles: {sum(bool(f.roles_correct) for f in report.files)}/"
+            f"{sum(f.roles_correct is not None for f in report.files)}"
+        )
     if report.rtf:
         parts.append(f"diarization speed: {report.rtf:.1f}x real time")
     console.print("; ".join(parts))
     return report
 
 
-def pair_reference(agent_path: str | Path, customer_path: str | Path, out_dir: str | Path, stem: str,
-                   diarizer=None) -> list[Path]:
+def pair_reference(
+    agent_path: str | Path, customer_path: str | Path, out_dir: str | Path, stem: str, diarizer=None
+) -> list[Path]:
     """Two time-aligned one-party recordings (e.g. aws-lca's *_agent.wav / *_caller.wav) turned
     into labelled calls: `<stem>_mono.wav` (the mix), `<stem>_stereo_agent1.wav` (customer on the
     left, agent on the right, to test roles by evidence) and an RTTM for each, whose turns are
     Silero VAD's speech on each party's own recording, labelled agent/customer."""
     from callqa.pipeline.decode import decode
-    from callqa.synth import write_audio
+    from callqa.synth.audio import write_audio
 
     if diarizer is None:
-        from callqa.models.diarization import OfflineDiarizer
+        from callqa.models.offline_diarizer import OfflineDiarizer
 
         diarizer = OfflineDiarizer.load()
     out_dir = Path(out_dir)

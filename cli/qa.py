@@ -1,15 +1,14 @@
-"""QA reviewer commands: show, review, calibration, sample, rescore, audit (registered on the main app)."""
+"""QA reviewer commands: show, review, audit, calibration, sample, rescore."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from callqa.flows.cli import DB_OPTION, _fail, _table, app, console, eval_app
+from callqa.cli.common import DB_OPTION, _fail, _table, console
 from callqa.pipeline.types import CallQAError
 
 
@@ -23,15 +22,14 @@ def _ts(s: float | None) -> str:
 _RESULT_STYLE = {"pass": "[green]pass[/]", "fail": "[red]fail[/]", "na": "[dim]n/a[/]"}
 
 
-@app.command()
 def show(
     call: str = typer.Argument(..., help="call_id, a unique id prefix, or the file name"),
     db: Path = DB_OPTION,
-    scorecard: Optional[str] = typer.Option(None, "--scorecard", help="only this scorecard id"),
+    scorecard: str | None = typer.Option(None, "--scorecard", help="only this scorecard id"),
 ) -> None:
     """A call's transcript with speakers, roles and events inline, then every criterion with its evidence."""
-    from callqa.flows.qa import call_view
     from callqa.pipeline import store
+    from callqa.workspace.qa import call_view
 
     try:
         con = store.connect(db, read_only=True)
@@ -42,7 +40,10 @@ def show(
     except CallQAError as e:
         _fail(e)
     c = v.call
-    console.print(f"[bold]{escape(c['file_name'])}[/]  call {c['call_id'][:16]}  agent {c['agent_id'] or '-'}  queue {c['queue'] or '-'}")
+    console.print(
+        f"[bold]{escape(c['file_name'])}[/]  call {c['call_id'][:16]}  "
+        f"agent {c['agent_id'] or '-'}  queue {c['queue'] or '-'}"
+    )
     console.print(
         f"{c['duration_s']:.1f} s, {c['channels']} ch @ {c['sample_rate']} Hz, language {c['language']}, "
         f"roles by {c['role_method']} (confidence {c['role_confidence'] or 0:.2f})"
@@ -55,25 +56,42 @@ def show(
         # events that happened before this turn and were not attached to an earlier one (holds, dead air)
         for e in events_by_time:
             if e["event_id"] not in shown and e["start_s"] < u["start_s"] and not (e["start_s"] >= u["start_s"]):
-                console.print(f"        [magenta]⟶ {e['type']}[/] {_ts(e['start_s'])}–{_ts(e['end_s'])}  {escape(e['evidence'])}")
+                console.print(
+                    f"        [magenta]⟶ {e['type']}[/] {_ts(e['start_s'])}–{_ts(e['end_s'])}  {escape(e['evidence'])}"
+                )
                 shown.add(e["event_id"])
         role = u["role"]
         colour = {"agent": "cyan", "customer": "yellow"}.get(role, "white")
-        emo = f"  [dim]({u['emotion']} {u['emotion_score']:.2f})[/]" if u.get("emotion") and u.get("emotion_score") is not None else ""
-        console.print(f"[dim]{_ts(u['start_s'])}[/] [{colour}]{role:>8}[/] [dim]{u['speaker']}[/]  {escape(u['text'])}{emo}")
+        emo = (
+            f"  [dim]({u['emotion']} {u['emotion_score']:.2f})[/]"
+            if u.get("emotion") and u.get("emotion_score") is not None
+            else ""
+        )
+        console.print(
+            f"[dim]{_ts(u['start_s'])}[/] [{colour}]{role:>8}[/] [dim]{u['speaker']}[/]  {escape(u['text'])}{emo}"
+        )
         for e in events_by_time:
-            if e["event_id"] not in shown and u["start_s"] <= e["start_s"] <= u["end_s"] and e["speaker"] in (u["speaker"], None):
+            if (
+                e["event_id"] not in shown
+                and u["start_s"] <= e["start_s"] <= u["end_s"]
+                and e["speaker"] in (u["speaker"], None)
+            ):
                 console.print(f"        [magenta]⟶ {e['type']}[/] ({e['confidence'] or 0:.2f})")
                 shown.add(e["event_id"])
     for e in events_by_time:
         if e["event_id"] not in shown:
-            console.print(f"        [magenta]⟶ {e['type']}[/] {_ts(e['start_s'])}–{_ts(e['end_s'])}  {escape(e['evidence'])}")
+            console.print(
+                f"        [magenta]⟶ {e['type']}[/] {_ts(e['start_s'])}–{_ts(e['end_s'])}  {escape(e['evidence'])}"
+            )
     reviews = {(r["scorecard_id"], r["scorecard_version"], r["criterion_id"]): r for r in v.reviews}
     for s in v.scores:
         if scorecard and s["scorecard_id"] != scorecard:
             continue
         pct = "n/a" if s["percent"] is None else f"{s['percent']:.0f}%"
-        console.rule(f"{s['scorecard_id']} v{s['scorecard_version']}: {pct} {s['grade']}" + ("  [red]AUTO-FAIL[/]" if s["auto_fail"] else ""))
+        console.rule(
+            f"{s['scorecard_id']} v{s['scorecard_version']}: {pct} {s['grade']}"
+            + ("  [red]AUTO-FAIL[/]" if s["auto_fail"] else "")
+        )
         if s["flagged"]:
             console.print(f"[red]flagged:[/] {escape('; '.join(s['flag_reasons']))}")
         t = Table(show_header=True, header_style="bold", box=None)
@@ -84,31 +102,36 @@ def show(
                 continue
             ev_lines = [
                 f"  {_ts(ev_by_id[i]['start_s'])} {ev_by_id[i]['type']}: “{escape(ev_by_id[i]['evidence'][:100])}”"
-                for i in (r["evidence_event_ids"] or []) if i in ev_by_id
+                for i in (r["evidence_event_ids"] or [])
+                if i in ev_by_id
             ]
             h = reviews.get((r["scorecard_id"], r["scorecard_version"], r["criterion_id"]))
             human = f"{h['verdict']} ({h['reviewer']})" if h else ""
-            t.add_row(r["criterion_id"] + (" [red]*[/]" if r["auto_fail"] else ""), _RESULT_STYLE[r["result"]],
-                      f"{r['points']:g}/{r['max_points']:g}", "\n".join([escape(r["rationale"])] + ev_lines), human)
+            t.add_row(
+                r["criterion_id"] + (" [red]*[/]" if r["auto_fail"] else ""),
+                _RESULT_STYLE[r["result"]],
+                f"{r['points']:g}/{r['max_points']:g}",
+                "\n".join([escape(r["rationale"])] + ev_lines),
+                human,
+            )
         console.print(t)
     if v.metrics:
         console.rule("metrics")
         console.print("  ".join(f"{k}={val:.3g}" for k, val in v.metrics.items() if val is not None))
 
 
-@app.command()
 def review(
     call: str = typer.Argument(..., help="call_id, a unique id prefix, or the file name"),
     criterion: str = typer.Option(..., "--criterion", help="criterion id, e.g. greeting"),
     verdict: str = typer.Option(..., "--verdict", help="pass | fail | na"),
     reviewer: str = typer.Option(..., "--reviewer", help="your name"),
-    comment: Optional[str] = typer.Option(None, "--comment"),
-    scorecard: Optional[str] = typer.Option(None, "--scorecard", help="scorecard id when several scored the call"),
+    comment: str | None = typer.Option(None, "--comment"),
+    scorecard: str | None = typer.Option(None, "--scorecard", help="scorecard id when several scored the call"),
     db: Path = DB_OPTION,
 ) -> None:
     """Record a human verdict on one criterion of one call (appended; history is never changed)."""
-    from callqa.flows.qa import add_review
     from callqa.pipeline import store
+    from callqa.workspace.qa import add_review
 
     try:
         con = store.connect(db)
@@ -124,11 +147,10 @@ def review(
     )
 
 
-@app.command()
 def audit(db: Path = DB_OPTION) -> None:
     """Check that the review history is intact (every row chained to the previous one by hash)."""
-    from callqa.flows.qa import verify_reviews
     from callqa.pipeline import store
+    from callqa.workspace.qa import verify_reviews
 
     try:
         con = store.connect(db, read_only=True)
@@ -146,11 +168,10 @@ def audit(db: Path = DB_OPTION) -> None:
     console.print(f"[green]✓[/] review history intact ({n} reviews)")
 
 
-@app.command("calibration")
 def calibration_cmd(db: Path = DB_OPTION) -> None:
     """Agreement between automatic and human verdicts per criterion (accuracy, Cohen's kappa), worst first."""
-    from callqa.flows.qa import calibration
     from callqa.pipeline import store
+    from callqa.workspace.qa import calibration
 
     try:
         con = store.connect(db, read_only=True)
@@ -163,51 +184,89 @@ def calibration_cmd(db: Path = DB_OPTION) -> None:
     if not rows:
         console.print("no human reviews yet (record some with `callqa review`)")
         return
-    console.print(_table(
-        ["scorecard", "criterion", "reviewed", "agree", "accuracy", "kappa", "auto pass / human fail", "auto fail / human pass"],
-        [(r.scorecard_id, r.criterion_id, r.n, r.agree, r.accuracy, "n/a" if r.kappa is None else r.kappa,
-          r.auto_pass_human_fail, r.auto_fail_human_pass) for r in rows],
-        title="calibration: machine vs human (worst first)",
-    ))
+    console.print(
+        _table(
+            [
+                "scorecard",
+                "criterion",
+                "reviewed",
+                "agree",
+                "accuracy",
+                "kappa",
+                "auto pass / human fail",
+                "auto fail / human pass",
+            ],
+            [
+                (
+                    r.scorecard_id,
+                    r.criterion_id,
+                    r.n,
+                    r.agree,
+                    r.accuracy,
+                    "n/a" if r.kappa is None else r.kappa,
+                    r.auto_pass_human_fail,
+                    r.auto_fail_human_pass,
+                )
+                for r in rows
+            ],
+            title="calibration: machine vs human (worst first)",
+        )
+    )
     worst = [r for r in rows if r.accuracy < 1.0][:3]
     if worst:
-        console.print("the machine disagrees most on: " + ", ".join(f"{r.criterion_id} ({r.accuracy:.0%})" for r in worst))
+        console.print(
+            "the machine disagrees most on: " + ", ".join(f"{r.criterion_id} ({r.accuracy:.0%})" for r in worst)
+        )
 
 
-@app.command()
 def sample(
     n: int = typer.Option(..., "--n", help="calls to draw"),
     by: str = typer.Option("agent", "--by", help="agent | queue | language | none"),
     seed: int = typer.Option(0, "--seed", help="random seed (recorded, so the draw can be reproduced)"),
-    include_flagged: bool = typer.Option(False, "--include-flagged", help="also draw calls already in the flagged queue"),
-    since: Optional[str] = typer.Option(None, "--since", help="only calls started on or after this date"),
-    reviewer: Optional[str] = typer.Option(None, "--by-reviewer", help="who asked for the sample"),
+    include_flagged: bool = typer.Option(
+        False, "--include-flagged", help="also draw calls already in the flagged queue"
+    ),
+    since: str | None = typer.Option(None, "--since", help="only calls started on or after this date"),
+    reviewer: str | None = typer.Option(None, "--by-reviewer", help="who asked for the sample"),
     db: Path = DB_OPTION,
 ) -> None:
     """Draw a stratified random sample of calls for human review, beyond the flagged ones, and record it."""
-    from callqa.flows.qa import draw_sample
     from callqa.pipeline import store
+    from callqa.workspace.qa import draw_sample
 
     try:
         con = store.connect(db)
         try:
             res = draw_sample(con, n, by, seed, include_flagged, since, reviewer)
-            names = dict(con.execute(
-                "SELECT call_id, file_name FROM calls WHERE call_id IN (SELECT unnest(?))", [[c for c, _ in res["calls"]]]
-            ).fetchall()) if res["calls"] else {}
+            names = (
+                dict(
+                    con.execute(
+                        "SELECT call_id, file_name FROM calls WHERE call_id IN (SELECT unnest(?))",
+                        [[c for c, _ in res["calls"]]],
+                    ).fetchall()
+                )
+                if res["calls"]
+                else {}
+            )
         finally:
             con.close()
     except CallQAError as e:
         _fail(e)
-    console.print(_table(["stratum", "file_name", "call_id"], [(s, names.get(c, ""), c[:12]) for c, s in res["calls"]],
-                         title=f"sample {res['sample_id']}: {res['n_drawn']} calls from {res['strata']} strata (seed {seed})"))
+    console.print(
+        _table(
+            ["stratum", "file_name", "call_id"],
+            [(s, names.get(c, ""), c[:12]) for c, s in res["calls"]],
+            title=f"sample {res['sample_id']}: {res['n_drawn']} calls from {res['strata']} strata (seed {seed})",
+        )
+    )
 
 
-@app.command()
 def rescore(
     scorecard: str = typer.Option(..., "--scorecard", help="scorecard YAML path or bundled name"),
     db: Path = DB_OPTION,
-    all_languages: bool = typer.Option(False, "--all-languages", help="also score calls in languages the scorecard is not written for"),
+    all_languages: bool = typer.Option(
+        False, "--all-languages", help="also score calls in languages the scorecard is not written for"
+    ),
 ) -> None:
     """Re-apply a scorecard version to every stored call from stored events and metrics (no audio, no ASR)."""
     from callqa.flows.rescore import rescore as rescore_flow
@@ -221,34 +280,8 @@ def rescore(
     except CallQAError as e:
         _fail(e)
     console.print(
-        f"{summary['scorecard_id']} v{summary['version']}: scored {summary['calls_scored']} of {summary['calls_stored']} calls "
-        f"in {summary['wall_s']:.1f} s (load {summary['load_s']:.1f}, score {summary['score_s']:.1f}, write {summary['write_s']:.1f}); "
+        f"{summary['scorecard_id']} v{summary['version']}: scored {summary['calls_scored']} of "
+        f"{summary['calls_stored']} calls in {summary['wall_s']:.1f} s (load {summary['load_s']:.1f}, "
+        f"score {summary['score_s']:.1f}, write {summary['write_s']:.1f}); "
         f"flagged {summary['flagged']}; grades {summary['grades']}"
-    )
-
-
-@eval_app.command("scoring")
-def eval_scoring_cmd(
-    n: int = typer.Option(30, "--n", help="labelled calls to generate (reused when already there)"),
-    out: Path = typer.Option(Path("eval_calls"), "--out", help="folder for the generated calls"),
-    seed: int = typer.Option(0, "--seed"),
-    scorecard: str = typer.Option("inbound_service_en", "--scorecard"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c"),
-) -> None:
-    """Criterion verdicts and grades of the automatic scoring vs the truth on labelled synthesised calls."""
-    from callqa.flows.eval_scoring import run
-
-    try:
-        ev = run(out, n, seed, scorecard, config, progress=lambda m: console.print(f"[dim]{escape(m)}[/]"))
-    except CallQAError as e:
-        _fail(e)
-    rows = [(crit, a, t, f"{a / t:.0%}") for crit, (a, t) in sorted(ev.per_criterion.items())]
-    console.print(_table(["criterion", "agree", "decisions", "agreement"], rows, title=f"scoring vs truth: {ev.scorecard}"))
-    for d in ev.disagreements:
-        console.print(f"[yellow]≠[/] {d['call']} {d['criterion']}: auto {d['auto']}, truth {'/'.join(d['truth'])} — {escape(d['rationale'])}")
-    for g in ev.grade_mismatches:
-        console.print(f"[red]grade ≠[/] {g['call']}: auto {g['auto']} ({g['auto_percent']}%), truth {'/'.join(g['truth'])} ({g['truth_percent']})")
-    console.print(
-        f"criterion decisions agreeing with the truth: {ev.agree}/{ev.decisions} = {ev.agreement:.1%} (target ≥ 95%); "
-        f"grades matching the expected band: {ev.grades_match}/{ev.calls} calls (target: all)"
     )

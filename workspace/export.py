@@ -62,8 +62,16 @@ def _select_list(con: duckdb.DuckDBPyConnection, name: str, fmt: str) -> str:
     return ", ".join(out)
 
 
-def export(db_path: str | Path, name: str, fmt: str, out: str | Path | None = None, *,
-           since: date | None = None, until: date | None = None, limit: int | None = None) -> ExportResult:
+def export(
+    db_path: str | Path,
+    name: str,
+    fmt: str,
+    out: str | Path | None = None,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int | None = None,
+) -> ExportResult:
     """Write table or view `name` to `out` (default: ./<name>.<fmt>).
 
     `since`/`until` filter on the relation's `day` column (the call's date) where it has one.
@@ -106,7 +114,9 @@ def export(db_path: str | Path, name: str, fmt: str, out: str | Path | None = No
             literal_sql = sql
             for p in params:
                 literal_sql = literal_sql.replace("?", f"DATE '{p.isoformat()}'", 1)
-            res = con.execute(f"COPY ({literal_sql}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({options})").fetchone()
+            res = con.execute(
+                f"COPY ({literal_sql}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({options})"
+            ).fetchone()
             tmp.replace(path)
         except duckdb.Error as e:
             tmp.unlink(missing_ok=True)

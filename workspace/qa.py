@@ -11,7 +11,7 @@ import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import duckdb
@@ -24,7 +24,7 @@ GENESIS = "0" * 64
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def resolve_call(con: duckdb.DuckDBPyConnection, ref: str) -> str:
@@ -66,11 +66,16 @@ def call_view(con: duckdb.DuckDBPyConnection, ref: str) -> CallView:
     call = _dicts(con.execute("SELECT * FROM calls WHERE call_id = ?", [cid]))[0]
     utts = _dicts(con.execute("SELECT * FROM utterances WHERE call_id = ? ORDER BY start_s, seq", [cid]))
     events = _dicts(con.execute("SELECT * FROM events WHERE call_id = ? ORDER BY start_s", [cid]))
-    scores = _dicts(con.execute("SELECT * FROM call_scores WHERE call_id = ? ORDER BY scorecard_id, scorecard_version", [cid]))
-    crit = _dicts(con.execute(
-        "SELECT * FROM criterion_results WHERE call_id = ? ORDER BY scorecard_id, scorecard_version", [cid]))
+    scores = _dicts(
+        con.execute("SELECT * FROM call_scores WHERE call_id = ? ORDER BY scorecard_id, scorecard_version", [cid])
+    )
+    crit = _dicts(
+        con.execute("SELECT * FROM criterion_results WHERE call_id = ? ORDER BY scorecard_id, scorecard_version", [cid])
+    )
     reviews = _dicts(con.execute("SELECT * FROM latest_reviews WHERE call_id = ?", [cid]))
-    metrics = dict(con.execute("SELECT name, value FROM call_metrics WHERE call_id = ? ORDER BY name", [cid]).fetchall())
+    metrics = dict(
+        con.execute("SELECT name, value FROM call_metrics WHERE call_id = ? ORDER BY name", [cid]).fetchall()
+    )
     return CallView(call, utts, events, scores, crit, reviews, metrics)
 
 
@@ -83,13 +88,29 @@ def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
 
 
-_HASHED = ("review_id", "seq", "call_id", "scorecard_id", "scorecard_version", "criterion_id", "reviewer", "verdict",
-           "comment", "auto_result", "created_at")
+_HASHED = (
+    "review_id",
+    "seq",
+    "call_id",
+    "scorecard_id",
+    "scorecard_version",
+    "criterion_id",
+    "reviewer",
+    "verdict",
+    "comment",
+    "auto_result",
+    "created_at",
+)
 
 
 def add_review(
-    con: duckdb.DuckDBPyConnection, ref: str, criterion_id: str, verdict: Verdict, reviewer: str,
-    comment: str | None = None, scorecard_id: str | None = None,
+    con: duckdb.DuckDBPyConnection,
+    ref: str,
+    criterion_id: str,
+    verdict: Verdict,
+    reviewer: str,
+    comment: str | None = None,
+    scorecard_id: str | None = None,
 ) -> dict[str, Any]:
     """Append a human verdict on one criterion of one call (the newest scorecard version that scored it)."""
     if verdict not in ("pass", "fail", "na"):
@@ -105,17 +126,34 @@ def add_review(
         extra, params = "AND scorecard_id = ?", params + [scorecard_id]
     found = con.execute(q.format(extra=extra), params).fetchone()
     if not found:
-        known = [r[0] for r in con.execute("SELECT DISTINCT criterion_id FROM criterion_results WHERE call_id = ? ORDER BY 1", [cid]).fetchall()]
-        raise StoreError(None, f"call {cid[:12]} has no criterion {criterion_id!r}; it has: {', '.join(known) or 'no scores'}")
+        known = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT criterion_id FROM criterion_results WHERE call_id = ? ORDER BY 1", [cid]
+            ).fetchall()
+        ]
+        raise StoreError(
+            None, f"call {cid[:12]} has no criterion {criterion_id!r}; it has: {', '.join(known) or 'no scores'}"
+        )
     card_id, version, auto = found
     con.execute("BEGIN TRANSACTION")
     try:
-        last = con.execute("SELECT seq, row_hash FROM reviews WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1").fetchone()
+        last = con.execute(
+            "SELECT seq, row_hash FROM reviews WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         row = {
-            "review_id": uuid.uuid4().hex, "seq": seq, "call_id": cid, "scorecard_id": card_id,
-            "scorecard_version": version, "criterion_id": criterion_id, "reviewer": reviewer.strip(),
-            "verdict": verdict, "comment": comment, "auto_result": auto, "created_at": _now(),
+            "review_id": uuid.uuid4().hex,
+            "seq": seq,
+            "call_id": cid,
+            "scorecard_id": card_id,
+            "scorecard_version": version,
+            "criterion_id": criterion_id,
+            "reviewer": reviewer.strip(),
+            "verdict": verdict,
+            "comment": comment,
+            "auto_result": auto,
+            "created_at": _now(),
         }
         row_hash = _row_hash(prev, row)
         con.execute(
@@ -191,10 +229,18 @@ def calibration(con: duckdb.DuckDBPyConnection) -> list[CriterionAgreement]:
         else:
             k = float(cohen_kappa_score(auto, human, labels=sorted(set(auto) | set(human))))
             kappa = None if np.isnan(k) else round(k, 3)
-        out.append(CriterionAgreement(
-            card, crit, len(pairs), agree, round(agree / len(pairs), 3), kappa,
-            sum(a == "pass" and h == "fail" for a, h in pairs), sum(a == "fail" and h == "pass" for a, h in pairs),
-        ))
+        out.append(
+            CriterionAgreement(
+                card,
+                crit,
+                len(pairs),
+                agree,
+                round(agree / len(pairs), 3),
+                kappa,
+                sum(a == "pass" and h == "fail" for a, h in pairs),
+                sum(a == "fail" and h == "pass" for a, h in pairs),
+            )
+        )
     return sorted(out, key=lambda c: (c.accuracy, c.kappa if c.kappa is not None else 1.0, -c.n))
 
 
@@ -203,8 +249,13 @@ def calibration(con: duckdb.DuckDBPyConnection) -> list[CriterionAgreement]:
 
 
 def draw_sample(
-    con: duckdb.DuckDBPyConnection, n: int, by: str = "agent", seed: int = 0, include_flagged: bool = False,
-    since: str | None = None, created_by: str | None = None,
+    con: duckdb.DuckDBPyConnection,
+    n: int,
+    by: str = "agent",
+    seed: int = 0,
+    include_flagged: bool = False,
+    since: str | None = None,
+    created_by: str | None = None,
 ) -> dict[str, Any]:
     """Draw n calls for human review, spread evenly over strata (agents or queues), and record it.
 
@@ -242,7 +293,7 @@ def draw_sample(
         order = rng.permutation(len(strata[s]))
         chosen = [strata[s][i] for i in order]
         picked += [(cid, s) for cid in chosen[: quota[s]]]
-        spare += [(cid, s) for cid in chosen[quota[s]:]]
+        spare += [(cid, s) for cid in chosen[quota[s] :]]
     if len(picked) < n and spare:  # small strata: fill the rest at random from the others
         extra = rng.permutation(len(spare))[: n - len(picked)]
         picked += [spare[i] for i in sorted(extra)]

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 
@@ -75,7 +75,9 @@ def stage_call(result: CallResult, staging_dir: str | Path, run_id: str | None, 
         store.write_call(mem, result, run_id, pipeline_version)
         tables = _per_call_tables(mem)
         cols = ", ".join(f"(SELECT list(t) FROM {t} AS t) AS {t}" for t in tables)
-        mem.execute(f"COPY (SELECT '{call_id}' AS call_id, {cols}) TO '{_sql_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)")
+        mem.execute(
+            f"COPY (SELECT '{call_id}' AS call_id, {cols}) TO '{_sql_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)"
+        )
     except duckdb.Error as e:
         tmp.unlink(missing_ok=True)
         raise StagingError(result.source.path, f"cannot stage the call as Parquet in {staging}: {e}") from e

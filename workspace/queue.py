@@ -45,7 +45,7 @@ class QueueFilter:
     limit: int | None = 50
     offset: int = 0
 
-    def validate(self) -> "QueueFilter":
+    def validate(self) -> QueueFilter:
         if self.sort not in SORTS:
             raise StoreError(None, f"unknown sort {self.sort!r}; choose one of: {', '.join(SORTS)}")
         bad = [g for g in self.grades if g.lower() not in GRADES]
@@ -119,8 +119,11 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> duckdb.D
         return con.execute(sql, params)
     except duckdb.CatalogException as e:
         # a file written by an older callqa and only ever opened read-only since: views are missing
-        raise StoreError(None, f"the database predates the QA views ({e}); open it once for writing "
-                               "(e.g. `callqa run` on an empty folder) to migrate it") from e
+        raise StoreError(
+            None,
+            f"the database predates the QA views ({e}); open it once for writing "
+            "(e.g. `callqa run` on an empty folder) to migrate it",
+        ) from e
 
 
 def flagged_count(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()) -> int:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from callqa.config.settings import Settings, load_settings
-from callqa.pipeline.detectors.evaluation import TextEvalReport, evaluate_text_detectors
+from callqa.evaluation.metrics import TextEvalReport, evaluate_text_detectors
 from callqa.pipeline.detectors.text import TextDetectorKit, build_text_kit
 
 
-def evaluate_language(language: str, settings: Settings | None = None, kit: TextDetectorKit | None = None) -> dict[str, Any]:
+def evaluate_language(
+    language: str, settings: Settings | None = None, kit: TextDetectorKit | None = None
+) -> dict[str, Any]:
     """Per-detector counts for one bundled language set, in the shape the eval command tallies."""
     kit = kit or build_text_kit(settings or load_settings())
     rep: TextEvalReport = evaluate_text_detectors(language, kit)
@@ -25,8 +27,14 @@ def evaluate_language(language: str, settings: Settings | None = None, kit: Text
         "detect_s": rep.detect_s,
         "method": kit.description,
         "detectors": {
-            name: {"n_pred": s.tp + s.fp, "tp_pred": s.tp, "n_label": s.tp + s.fn, "tp_label": s.tp,
-                   "precision": s.precision, "recall": s.recall}
+            name: {
+                "n_pred": s.tp + s.fp,
+                "tp_pred": s.tp,
+                "n_label": s.tp + s.fn,
+                "tp_label": s.tp,
+                "precision": s.precision,
+                "recall": s.recall,
+            }
             for name, s in rep.scores.items()
         },
         "errors": rep.errors,

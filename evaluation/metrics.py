@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from callqa.pipeline.types import ConfigError, Event, Utterance, Word
 
-_REPO_DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
+_REPO_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 TEXT_DATASETS = {"zh": _REPO_DATA / "zh_calls", "en": _REPO_DATA / "en_calls_text"}
 _TOLERANCE_S = 0.25
 
@@ -51,12 +52,24 @@ def _load_call(path: Path) -> LabelledCall:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
         utts = [
-            Utterance(seq=u["seq"], speaker=u["speaker"], start=float(u["start"]), end=float(u["end"]), text=u["text"],
-                      words=[Word(float(a), float(b), str(t), 1.0, 0 if u["role"] == "agent" else 1) for a, b, t in u["words"]],
-                      channel=0 if u["role"] == "agent" else 1, role=u["role"], role_confidence=1.0)
+            Utterance(
+                seq=u["seq"],
+                speaker=u["speaker"],
+                start=float(u["start"]),
+                end=float(u["end"]),
+                text=u["text"],
+                words=[
+                    Word(float(a), float(b), str(t), 1.0, 0 if u["role"] == "agent" else 1) for a, b, t in u["words"]
+                ],
+                channel=0 if u["role"] == "agent" else 1,
+                role=u["role"],
+                role_confidence=1.0,
+            )
             for u in d["utterances"]
         ]
-        labels = [TextLabel(lb["type"], lb["role"], tuple(lb["utts"]), dict(lb.get("data") or {})) for lb in d["labels"]]
+        labels = [
+            TextLabel(lb["type"], lb["role"], tuple(lb["utts"]), dict(lb.get("data") or {})) for lb in d["labels"]
+        ]
         return LabelledCall(d["call_id"], d["language"], utts, labels, d.get("company"), d.get("domain"), str(path))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(path, f"not a labelled text call ({type(e).__name__}: {e})") from e
@@ -66,7 +79,9 @@ def load_text_dataset(source: str | Path) -> list[LabelledCall]:
     """A language code of a bundled set ("zh", "en") or a directory of labelled call JSON files."""
     d = TEXT_DATASETS.get(str(source), Path(source))
     if not d.is_dir():
-        raise ConfigError(d, "labelled text-call directory not found (the bundled sets live in the source tree under tests/data/)")
+        raise ConfigError(
+            d, "labelled text-call directory not found (the bundled sets live in the source tree under tests/data/)"
+        )
     calls = [_load_call(p) for p in sorted(d.glob("*.json"))]
     if not calls:
         raise ConfigError(d, "no labelled call JSON files here")
@@ -90,8 +105,15 @@ class DetectorScore:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
 
     def row(self) -> dict[str, Any]:
-        return {"detector": self.detector, "language": self.language, "tp": self.tp, "fp": self.fp, "fn": self.fn,
-                "precision": self.precision, "recall": self.recall}
+        return {
+            "detector": self.detector,
+            "language": self.language,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": self.precision,
+            "recall": self.recall,
+        }
 
 
 @dataclass
@@ -119,8 +141,13 @@ def _overlaps(ev: Event, call: LabelledCall, seqs: Iterable[int]) -> bool:
     return False
 
 
-def score_text_call(call: LabelledCall, events: Sequence[Event], types: Iterable[str],
-               scores: dict[str, DetectorScore], errors: list[str]) -> None:
+def score_text_call(
+    call: LabelledCall,
+    events: Sequence[Event],
+    types: Iterable[str],
+    scores: dict[str, DetectorScore],
+    errors: list[str],
+) -> None:
     """Add one call's true/false positives and negatives to `scores` (one-to-one matching)."""
     lang = call.language
     for typ in types:
@@ -129,7 +156,10 @@ def score_text_call(call: LabelledCall, events: Sequence[Event], types: Iterable
         preds = [e for e in events if e.type == typ]
         used: set[int] = set()
         for lb in labels:
-            hit = next((k for k, e in enumerate(preds) if k not in used and e.role == lb.role and _overlaps(e, call, lb.utts)), None)
+            hit = next(
+                (k for k, e in enumerate(preds) if k not in used and e.role == lb.role and _overlaps(e, call, lb.utts)),
+                None,
+            )
             if hit is None:
                 sc.fn += 1
                 texts = " / ".join(u.text for u in call.utterances if u.seq in lb.utts)
@@ -150,16 +180,21 @@ def score_text_call(call: LabelledCall, events: Sequence[Event], types: Iterable
                     elif want and not got:
                         sub.fn += 1
                     if want != got:
-                        errors.append(f"{'FP' if got else 'FN'} {lang} greeting.{key:<14} {call.call_id}: {preds[hit].evidence}")
+                        errors.append(
+                            f"{'FP' if got else 'FN'} {lang} greeting.{key:<14} {call.call_id}: {preds[hit].evidence}"
+                        )
         for k, e in enumerate(preds):
             if k not in used:
                 sc.fp += 1
-                errors.append(f"FP {lang} {typ:<23} {call.call_id} @{e.start:.1f}s ({e.data.get('method')}, "
-                              f"{e.data.get('phrase')!r} {e.confidence:.2f}): {e.evidence}")
+                errors.append(
+                    f"FP {lang} {typ:<23} {call.call_id} @{e.start:.1f}s ({e.data.get('method')}, "
+                    f"{e.data.get('phrase')!r} {e.confidence:.2f}): {e.evidence}"
+                )
 
 
-def evaluate_text_detectors(dataset: str | Path | Sequence[LabelledCall], kit: Any = None, *,
-                            company_names: Sequence[str] | None = None) -> TextEvalReport:
+def evaluate_text_detectors(
+    dataset: str | Path | Sequence[LabelledCall], kit: Any = None, *, company_names: Sequence[str] | None = None
+) -> TextEvalReport:
     """Precision/recall per text detector over a labelled set (language code, directory or calls).
 
     `kit`: a TextDetectorKit (built once; semantic models loaded) or None to build the default.
@@ -176,8 +211,9 @@ def evaluate_text_detectors(dataset: str | Path | Sequence[LabelledCall], kit: A
     if not isinstance(kit, TextDetectorKit):
         raise TypeError("kit must be a TextDetectorKit")
     if names != list(kit.settings.company_names):
-        kit = TextDetectorKit(kit.settings.model_copy(update={"company_names": names}), kit.fuzzy_threshold,
-                              kit.languages, kit.notes)
+        kit = TextDetectorKit(
+            kit.settings.model_copy(update={"company_names": names}), kit.fuzzy_threshold, kit.languages, kit.notes
+        )
     types = [d.type for d in TEXT_DETECTORS]
     scores: dict[str, DetectorScore] = {}
     errors: list[str] = []

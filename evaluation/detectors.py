@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from callqa.callgen import CallLabels, LabelEvent, generate_calls
 from callqa.pipeline.types import CallFailure, CallResult, CallSource, Event
@@ -46,7 +47,7 @@ class Tally:
     def recall(self) -> float | None:
         return self.tp_label / self.n_label if self.n_label else None
 
-    def add(self, other: "Tally") -> None:
+    def add(self, other: Tally) -> None:
         self.n_pred += other.n_pred
         self.tp_pred += other.tp_pred
         self.n_label += other.n_label
@@ -63,7 +64,9 @@ def _role_ok(pred_role: str | None, lab: LabelEvent) -> bool:
     return lab.role is None or pred_role in (None, "unknown") or pred_role == lab.role
 
 
-def match_call(events: list[Event], labels: CallLabels, tol_s: float = 1.0, types: Iterable[str] | None = None) -> dict[str, Tally]:
+def match_call(
+    events: list[Event], labels: CallLabels, tol_s: float = 1.0, types: Iterable[str] | None = None
+) -> dict[str, Tally]:
     """Per event type tallies for one call."""
     types = set(types) if types is not None else ({e.type for e in events} | {lab.type for lab in labels.events})
     out: dict[str, Tally] = {}
@@ -102,17 +105,25 @@ def hold_errors(events: list[Event], labels: CallLabels, tol_s: float = 1.0) -> 
             ov = min(p.end, lab.end) - max(p.start, lab.start)
             if ov > best_ov:
                 best, best_ov = p, ov
-        row = {"call": labels.stem, "kind": lab.data.get("kind"), "truth_s": round(lab.end - lab.start, 2),
-               "announced": lab.data.get("announced"), "thanked": lab.data.get("thanked")}
+        row = {
+            "call": labels.stem,
+            "kind": lab.data.get("kind"),
+            "truth_s": round(lab.end - lab.start, 2),
+            "announced": lab.data.get("announced"),
+            "thanked": lab.data.get("thanked"),
+        }
         if best is None:
             row.update(found=False)
         else:
-            row.update(found=True, detected_s=round(best.end - best.start, 2),
-                       error_s=round((best.end - best.start) - (lab.end - lab.start), 2),
-                       start_error_s=round(best.start - lab.start, 2),
-                       kind_ok=best.data.get("kind") == lab.data.get("kind"),
-                       announced_ok=best.data.get("announced") == lab.data.get("announced"),
-                       thanked_ok=best.data.get("thanked") == lab.data.get("thanked"))
+            row.update(
+                found=True,
+                detected_s=round(best.end - best.start, 2),
+                error_s=round((best.end - best.start) - (lab.end - lab.start), 2),
+                start_error_s=round(best.start - lab.start, 2),
+                kind_ok=best.data.get("kind") == lab.data.get("kind"),
+                announced_ok=best.data.get("announced") == lab.data.get("announced"),
+                thanked_ok=best.data.get("thanked") == lab.data.get("thanked"),
+            )
         out.append(row)
     return out
 
@@ -137,13 +148,28 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "language": self.language, "n_calls": self.n_calls, "audio_s": round(self.audio_s, 1),
-            "detector_s": round(self.detector_s, 3), "detector_share": self.detector_share, "asr_s": round(self.asr_s, 1),
+            "language": self.language,
+            "n_calls": self.n_calls,
+            "audio_s": round(self.audio_s, 1),
+            "detector_s": round(self.detector_s, 3),
+            "detector_share": self.detector_share,
+            "asr_s": round(self.asr_s, 1),
             "audio_detector_s": round(self.audio_detector_s, 3),
-            "detectors": {k: {"precision": t.precision, "recall": t.recall, "n_pred": t.n_pred, "n_label": t.n_label,
-                              "misses": t.misses, "false_alarms": t.false_alarms} for k, t in self.tallies.items()},
-            "holds": self.holds, "failures": self.failures,
-            "metric_errors": {k: v for k, v in self.metric_errors.items()}, "notes": self.notes,
+            "detectors": {
+                k: {
+                    "precision": t.precision,
+                    "recall": t.recall,
+                    "n_pred": t.n_pred,
+                    "n_label": t.n_label,
+                    "misses": t.misses,
+                    "false_alarms": t.false_alarms,
+                }
+                for k, t in self.tallies.items()
+            },
+            "holds": self.holds,
+            "failures": self.failures,
+            "metric_errors": {k: v for k, v in self.metric_errors.items()},
+            "notes": self.notes,
         }
 
 
@@ -167,12 +193,19 @@ def evaluate_results(pairs: list[tuple[CallResult, CallLabels]], tol_s: float = 
     return EvalReport("en", len(pairs), audio, tallies, holds, det, aud, asr, metric_errors=metric_errors)
 
 
-def run_english(out_dir: Path, n: int, seed: int = 0, settings_path: Path | None = None,
-                progress: Callable[[str], None] | None = None, kit: Any = None) -> tuple[EvalReport, list[tuple[CallResult, CallLabels]]]:
+def run_english(
+    out_dir: Path,
+    n: int,
+    seed: int = 0,
+    settings_path: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    kit: Any = None,
+) -> tuple[EvalReport, list[tuple[CallResult, CallLabels]]]:
     """Generate (or reuse) `n` labelled calls in out_dir and run every one through process_call."""
     from callqa.config.settings import load_settings
-    from callqa.flows.process import load_toolkit, process_call
+    from callqa.pipeline.call import process_call
     from callqa.pipeline.discover import sha256_file
+    from callqa.pipeline.toolkit import load_toolkit
 
     say = progress or (lambda _m: None)
     t = time.perf_counter()
@@ -189,7 +222,9 @@ def run_english(out_dir: Path, n: int, seed: int = 0, settings_path: Path | None
             failures.append(f"{g.audio.name}: {res.stage}: {res.error}")
             continue
         pairs.append((res, g.labels))
-        say(f"{g.audio.name}: {len(res.events)} events, detectors {sum(res.timings.get(k, 0) for k in DETECTOR_TIMINGS):.2f} s")
+        say(
+            f"{g.audio.name}: {len(res.events)} events, detectors {sum(res.timings.get(k, 0) for k in DETECTOR_TIMINGS):.2f} s"
+        )
     report = evaluate_results(pairs)
     report.failures = failures
     return report, pairs
@@ -197,13 +232,13 @@ def run_english(out_dir: Path, n: int, seed: int = 0, settings_path: Path | None
 
 def run_mandarin(kit: Any, progress: Callable[[str], None] | None = None) -> EvalReport | None:
     """Mandarin on labelled transcripts (no ASR): the text detectors through their own scorer
-    (callqa.pipeline.detectors.evaluation), and negative emotion against tests/data/zh_emotion_labels.json.
+    (callqa.evaluation.metrics), and negative emotion against tests/data/zh_emotion_labels.json.
 
     The audio detectors (hold spans, dead air, interruptions) need Mandarin audio, which cannot be
     synthesised offline here; the real Mandarin clips go through the full pipeline with --real.
     """
     try:
-        from callqa.pipeline.detectors.evaluation import TEXT_DATASETS, evaluate_text_detectors, load_text_dataset
+        from callqa.evaluation.metrics import TEXT_DATASETS, evaluate_text_detectors, load_text_dataset
     except ImportError:
         return None
     from callqa.pipeline.detectors.emotion import detect_emotion
@@ -219,8 +254,10 @@ def run_mandarin(kit: Any, progress: Callable[[str], None] | None = None) -> Eva
         if typ in tallies:
             (tallies[typ].false_alarms if line.startswith("FP") else tallies[typ].misses).append(line)
     rep = EvalReport("zh", text.n_calls, text.audio_s, tallies, detector_s=text.detect_s)
-    rep.notes.append("Mandarin: labelled transcripts with word timings, no ASR (no offline Mandarin TTS that Whisper "
-                     "understands); hold/dead-air/interruption need audio and are not scored here")
+    rep.notes.append(
+        "Mandarin: labelled transcripts with word timings, no ASR (no offline Mandarin TTS that Whisper "
+        "understands); hold/dead-air/interruption need audio and are not scored here"
+    )
 
     labels_file = TEXT_DATASETS["zh"].parent / "zh_emotion_labels.json"
     if labels_file.is_file():
@@ -234,8 +271,17 @@ def run_mandarin(kit: Any, progress: Callable[[str], None] | None = None) -> Eva
             t = held if call.call_id.startswith("zh_ho") else t_all
             t0 = time.perf_counter()
             conduct = detect_text_events(call.call_id, call.utterances, "zh", kit.text_kit)  # as in the pipeline
-            _, events, _ = detect_emotion(call.call_id, call.utterances, None, None, "zh", kit.sentiment, kit.emotion,
-                                          kit.settings.detect.emotion, conduct=conduct)
+            _, events, _ = detect_emotion(
+                call.call_id,
+                call.utterances,
+                None,
+                None,
+                "zh",
+                kit.sentiment,
+                kit.emotion,
+                kit.settings.detect.emotion,
+                conduct=conduct,
+            )
             emo_s += time.perf_counter() - t0
             neg = set(lab["negative"].get(call.call_id, []))
             opt = set(lab["optional"].get(call.call_id, []))
@@ -272,7 +318,7 @@ def real_call_sources(root: Path, workdir: Path) -> list[tuple[str, Path]]:
     import numpy as np
 
     from callqa.pipeline.decode import decode
-    from callqa.synth import write_audio
+    from callqa.synth.audio import write_audio
 
     out: list[tuple[str, Path]] = []
     pairs: set[Path] = set()
@@ -293,9 +339,11 @@ def real_call_sources(root: Path, workdir: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def run_real(root: Path, workdir: Path, kit: Any, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_real(
+    root: Path, workdir: Path, kit: Any, progress: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
     """Every detector's findings on the real recordings, with the evidence quotes to check by ear."""
-    from callqa.flows.process import process_call
+    from callqa.pipeline.call import process_call
     from callqa.pipeline.discover import sha256_file
 
     say = progress or (lambda _m: None)
@@ -308,11 +356,22 @@ def run_real(root: Path, workdir: Path, kit: Any, progress: Callable[[str], None
             continue
         det = sum(res.timings.get(k, 0.0) for k in DETECTOR_TIMINGS)
         row = {
-            "call": name, "duration_s": round(res.duration_s, 1), "language": res.language,
-            "detector_s": round(det, 3), "detector_share": round(det / res.duration_s, 4) if res.duration_s else None,
+            "call": name,
+            "duration_s": round(res.duration_s, 1),
+            "language": res.language,
+            "detector_s": round(det, 3),
+            "detector_share": round(det / res.duration_s, 4) if res.duration_s else None,
             "metrics": {k: v for k, v in res.metrics.items() if v is not None},
-            "events": [{"type": e.type, "start": round(e.start, 1), "end": round(e.end, 1), "role": e.role,
-                        "evidence": e.evidence} for e in sorted(res.events, key=lambda e: e.start)],
+            "events": [
+                {
+                    "type": e.type,
+                    "start": round(e.start, 1),
+                    "end": round(e.end, 1),
+                    "role": e.role,
+                    "evidence": e.evidence,
+                }
+                for e in sorted(res.events, key=lambda e: e.start)
+            ],
             "emotion_methods": sorted({u.emotion_method for u in res.utterances if u.emotion_method}),
         }
         rows.append(row)
@@ -322,8 +381,13 @@ def run_real(root: Path, workdir: Path, kit: Any, progress: Callable[[str], None
 
 def write_report(out_dir: Path, reports: list[EvalReport], real: list[dict[str, Any]] | None) -> Path:
     path = out_dir / "eval_detectors.json"
-    path.write_text(json.dumps({"reports": [r.to_dict() for r in reports], "real_calls": real}, indent=2, ensure_ascii=False,
-                               default=str) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {"reports": [r.to_dict() for r in reports], "real_calls": real}, indent=2, ensure_ascii=False, default=str
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -340,11 +404,13 @@ def hold_summary(report: EvalReport) -> dict[str, Any]:
     found = [h for h in report.holds if h.get("found")]
     errs = [abs(h["error_s"]) for h in found]
     return {
-        "holds": len(report.holds), "found": len(found),
+        "holds": len(report.holds),
+        "found": len(found),
         "max_abs_error_s": max(errs) if errs else None,
         "mean_abs_error_s": round(statistics.fmean(errs), 3) if errs else None,
         "within_1s": sum(1 for e in errs if e <= 1.0),
-        "kind_ok": sum(1 for h in found if h["kind_ok"]), "announced_ok": sum(1 for h in found if h["announced_ok"]),
+        "kind_ok": sum(1 for h in found if h["kind_ok"]),
+        "announced_ok": sum(1 for h in found if h["announced_ok"]),
         "thanked_ok": sum(1 for h in found if h["thanked_ok"]),
     }
 
@@ -357,7 +423,10 @@ def print_report(report: EvalReport, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"detectors, {report.language}: {report.n_calls} calls, {report.audio_s / 60:.1f} min of audio", header_style="bold")
+    t = Table(
+        title=f"detectors, {report.language}: {report.n_calls} calls, {report.audio_s / 60:.1f} min of audio",
+        header_style="bold",
+    )
     for c in ("detector", "precision", "recall", "detections", "labels"):
         t.add_column(c, justify="left" if c == "detector" else "right")
     for row in summary_rows(report):
@@ -365,33 +434,57 @@ def print_report(report: EvalReport, console: Any) -> None:
     console.print(t)
     if report.holds:
         h = hold_summary(report)
-        console.print(f"holds: {h['found']}/{h['holds']} found; duration error |max| {_fmt(h['max_abs_error_s'])} s, "
-                      f"mean {_fmt(h['mean_abs_error_s'], 3)} s, within ±1 s: {h['within_1s']}/{h['found']}; "
-                      f"kind right {h['kind_ok']}, announced right {h['announced_ok']}, thanked right {h['thanked_ok']}")
+        console.print(
+            f"holds: {h['found']}/{h['holds']} found; duration error |max| {_fmt(h['max_abs_error_s'])} s, "
+            f"mean {_fmt(h['mean_abs_error_s'], 3)} s, within ±1 s: {h['within_1s']}/{h['found']}; "
+            f"kind right {h['kind_ok']}, announced right {h['announced_ok']}, thanked right {h['thanked_ok']}"
+        )
     if report.audio_s:
-        split = (f"; text detectors {100 * (report.detector_s - report.audio_detector_s) / report.audio_s:.2f} %, "
-                 f"audio/timing detectors {100 * report.audio_detector_s / report.audio_s:.2f} %") if report.audio_detector_s else ""
-        console.print(f"detector time: {report.detector_s:.2f} s for {report.audio_s:.0f} s of audio = "
-                      f"{100 * (report.detector_share or 0):.2f} %{split} (ASR {report.asr_s:.0f} s)")
-    for k in ("hold_total_s", "dead_air_total_s", "interruptions_agent", "interruptions_customer", "negative_emotion_count"):
+        split = (
+            (
+                f"; text detectors {100 * (report.detector_s - report.audio_detector_s) / report.audio_s:.2f} %, "
+                f"audio/timing detectors {100 * report.audio_detector_s / report.audio_s:.2f} %"
+            )
+            if report.audio_detector_s
+            else ""
+        )
+        console.print(
+            f"detector time: {report.detector_s:.2f} s for {report.audio_s:.0f} s of audio = "
+            f"{100 * (report.detector_share or 0):.2f} %{split} (ASR {report.asr_s:.0f} s)"
+        )
+    for k in (
+        "hold_total_s",
+        "dead_air_total_s",
+        "interruptions_agent",
+        "interruptions_customer",
+        "negative_emotion_count",
+    ):
         errs = report.metric_errors.get(k)
         if errs:
-            console.print(f"metric {k}: mean |error| {statistics.fmean(abs(e) for e in errs):.2f} over {len(errs)} calls")
+            console.print(
+                f"metric {k}: mean |error| {statistics.fmean(abs(e) for e in errs):.2f} over {len(errs)} calls"
+            )
     for f in report.failures:
         console.print(f"[red]failed[/] {f}")
     for note in report.notes:
         console.print(note)
 
 
-def main(n: int = 30, out: Path = Path("eval_detectors"), real: Path | None = None, seed: int = 0,
-         config: Path | None = None, console: Any = None) -> list[EvalReport]:
+def main(
+    n: int = 30,
+    out: Path = Path("eval_detectors"),
+    real: Path | None = None,
+    seed: int = 0,
+    config: Path | None = None,
+    console: Any = None,
+) -> list[EvalReport]:
     """What `callqa eval detectors` runs; returns the reports (English, then Mandarin when available)."""
     import os
 
     from rich.console import Console
 
     from callqa.config.settings import load_settings
-    from callqa.flows.process import load_toolkit
+    from callqa.pipeline.toolkit import load_toolkit
 
     console = console or Console()
     out = Path(out)
@@ -408,7 +501,7 @@ def main(n: int = 30, out: Path = Path("eval_detectors"), real: Path | None = No
         reports.append(zh)
         print_report(zh, console)
     else:
-        console.print("Mandarin: the labelled-transcript scorer (callqa.pipeline.detectors.evaluation) is not installed")
+        console.print("Mandarin: the labelled-transcript scorer (callqa.evaluation.metrics) is not installed")
     real_rows = None
     if real is not None:
         real_rows = run_real(Path(real), out / "real", kit, progress=lambda m: console.print(m, highlight=False))
@@ -416,11 +509,26 @@ def main(n: int = 30, out: Path = Path("eval_detectors"), real: Path | None = No
             if "failed" in row:
                 console.print(f"[red]{row['call']}: {row['failed']}[/]")
                 continue
-            console.print(f"[bold]{row['call']}[/] {row['duration_s']} s, {row['language']}, detectors {100 * (row['detector_share'] or 0):.2f} % of audio")
+            console.print(
+                f"[bold]{row['call']}[/] {row['duration_s']} s, {row['language']}, detectors {100 * (row['detector_share'] or 0):.2f} % of audio"
+            )
             m = row["metrics"]
-            console.print("  " + ", ".join(f"{k}={v:g}" for k, v in m.items() if k.startswith(("hold", "dead", "interr", "rate", "longest", "customer_emo", "negative", "talk_ratio"))), highlight=False)
+            console.print(
+                "  "
+                + ", ".join(
+                    f"{k}={v:g}"
+                    for k, v in m.items()
+                    if k.startswith(
+                        ("hold", "dead", "interr", "rate", "longest", "customer_emo", "negative", "talk_ratio")
+                    )
+                ),
+                highlight=False,
+            )
             for ev in row["events"]:
-                console.print(f"  {ev['start']:7.1f}-{ev['end']:7.1f} {ev['type']:<22} {ev['role'] or '':<9} {ev['evidence'][:150]}", highlight=False)
+                console.print(
+                    f"  {ev['start']:7.1f}-{ev['end']:7.1f} {ev['type']:<22} {ev['role'] or '':<9} {ev['evidence'][:150]}",
+                    highlight=False,
+                )
     path = write_report(out, reports, real_rows)
     console.print(f"report: {path}")
     return reports

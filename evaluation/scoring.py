@@ -10,9 +10,10 @@ with or without the optional events.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from callqa.callgen import GREETINGS, CallLabels, LabelEvent
 from callqa.pipeline.scoring import Scorecard, ScoringContext, load_scorecard, score_call
@@ -24,8 +25,18 @@ def _label_event(call: str, i: int, lab: LabelEvent, greeting_data: dict[str, bo
     if lab.type == "greeting":
         data = {**greeting_data, **data}
     speaker = {"agent": "ch0", "customer": "ch1"}.get(lab.role or "", None)
-    return Event(lab.type, lab.start, lab.end, speaker, lab.role, f"label {lab.type}", 1.0, "labels", data,
-                 event_id=f"truth-{call}-{i}")
+    return Event(
+        lab.type,
+        lab.start,
+        lab.end,
+        speaker,
+        lab.role,
+        f"label {lab.type}",
+        1.0,
+        "labels",
+        data,
+        event_id=f"truth-{call}-{i}",
+    )
 
 
 def truth_contexts(labels: CallLabels) -> list[ScoringContext]:
@@ -58,18 +69,27 @@ class ScoringEval:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "scorecard": self.scorecard, "calls": self.calls, "decisions": self.decisions, "agree": self.agree,
-            "agreement": self.agreement, "grades_match": self.grades_match,
+            "scorecard": self.scorecard,
+            "calls": self.calls,
+            "decisions": self.decisions,
+            "agree": self.agree,
+            "agreement": self.agreement,
+            "grades_match": self.grades_match,
             "per_criterion": {k: {"agree": a, "total": t} for k, (a, t) in sorted(self.per_criterion.items())},
-            "disagreements": self.disagreements, "grade_mismatches": self.grade_mismatches,
+            "disagreements": self.disagreements,
+            "grade_mismatches": self.grade_mismatches,
         }
 
 
 def evaluate_scoring(pairs: list[tuple[CallResult, CallLabels]], card: Scorecard) -> ScoringEval:
     ev = ScoringEval(f"{card.id} v{card.version}")
     for result, labels in pairs:
-        detected = score_call(card, ScoringContext(
-            result.events, result.duration_s, bool(result.roles and result.roles.mapping), result.metrics))
+        detected = score_call(
+            card,
+            ScoringContext(
+                result.events, result.duration_s, bool(result.roles and result.roles.mapping), result.metrics
+            ),
+        )
         truths: list[CallScore] = [score_call(card, ctx) for ctx in truth_contexts(labels)]
         ev.calls += 1
         for k, got in enumerate(detected.criteria):
@@ -80,23 +100,41 @@ def evaluate_scoring(pairs: list[tuple[CallResult, CallLabels]], card: Scorecard
             ev.per_criterion[got.criterion_id][0] += ok
             ev.per_criterion[got.criterion_id][1] += 1
             if not ok:
-                ev.disagreements.append({
-                    "call": labels.stem, "criterion": got.criterion_id, "auto": got.result,
-                    "truth": sorted(expected), "rationale": got.rationale,
-                })
+                ev.disagreements.append(
+                    {
+                        "call": labels.stem,
+                        "criterion": got.criterion_id,
+                        "auto": got.result,
+                        "truth": sorted(expected),
+                        "rationale": got.rationale,
+                    }
+                )
         grades = {t.grade for t in truths}
         if detected.grade in grades:
             ev.grades_match += 1
         else:
-            ev.grade_mismatches.append({"call": labels.stem, "auto": detected.grade, "truth": sorted(grades),
-                                        "auto_percent": detected.percent, "truth_percent": [t.percent for t in truths]})
+            ev.grade_mismatches.append(
+                {
+                    "call": labels.stem,
+                    "auto": detected.grade,
+                    "truth": sorted(grades),
+                    "auto_percent": detected.percent,
+                    "truth_percent": [t.percent for t in truths],
+                }
+            )
     return ev
 
 
-def run(out_dir: Path, n: int, seed: int = 0, scorecard: str = "inbound_service_en", settings_path: Path | None = None,
-        progress: Callable[[str], None] | None = None) -> ScoringEval:
+def run(
+    out_dir: Path,
+    n: int,
+    seed: int = 0,
+    scorecard: str = "inbound_service_en",
+    settings_path: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScoringEval:
     """Generate (or reuse) n labelled calls, run the pipeline on each, compare the verdicts."""
-    from callqa.flows.eval_detectors import run_english
+    from callqa.evaluation.detectors import run_english
 
     card = load_scorecard(scorecard)
     _, pairs = run_english(out_dir, n, seed, settings_path, progress)

@@ -1,0 +1,14 @@
+"""Synthesise two-party call recordings whose ground truth is known to the sample.
+
+Used by `callqa demo` (which must run offline on a fresh machine from PyPI packages alone) and by
+tests of later stages (decode, ASR, hold/dead-air/overtalk detectors, diarization, scoring).
+Import from the submodules:
+
+- `script`: what is said and when (Turn, Hold, DeadAir, CallScript);
+- `tts`: voices and speech synthesis (piper, optional espeak-ng), memoised per utterance;
+- `music`: synthetic hold music;
+- `mix`: a script laid out on the timeline and rendered (mix_call, render_call);
+- `audio`: encoding to a file with PyAV (write_audio);
+- `truth`: the ground-truth record written beside each call (CallTruth, truth_path);
+- `demo`: the six demo calls (`data/demo_calls.yaml`) and their writer (`python -m callqa.synth`).
+"""

@@ -1,0 +1,163 @@
+"""Read-side commands: the flagged queue, the HTML report, exports and read-only SQL."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from callqa.cli.common import DB_OPTION, _fail, _fmt, _parse_day, _table, console
+from callqa.pipeline.types import CallQAError
+
+
+def _print_flagged(db: Path, limit: int | None, filters: Any = None, fmt: str = "table") -> int:
+    from callqa.pipeline import store
+    from callqa.workspace.queue import QueueFilter, flagged_count, flagged_page
+
+    f = filters or QueueFilter(limit=limit)
+    con = store.connect(db, read_only=True)
+    try:
+        res = flagged_page(con, f)
+        total = flagged_count(con, f)
+    finally:
+        con.close()
+    if fmt == "json":
+        console.print_json(json.dumps([dict(zip(res.columns, r)) for r in res.rows], default=str))
+        return len(res.rows)
+    if fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(res.columns)
+        w.writerows([_fmt(v) if isinstance(v, (list, tuple)) else v for v in r] for r in res.rows)
+        return len(res.rows)
+    if not res.rows:
+        console.print("no flagged calls" + (" match these filters" if filters else ""))
+        return 0
+    cols = ["file_name", "agent_id", "queue", "started_at", "duration_s", "percent", "grade", "flag_reasons", "call_id"]
+    idx = [res.columns.index(c) for c in cols]
+    rows = [tuple((r[i][:12] if c == "call_id" else r[i]) for i, c in zip(idx, cols)) for r in res.rows]
+    shown = f"{len(res.rows)} of {total}" if total > len(res.rows) else f"{total}"
+    console.print(_table(cols, rows, title=f"flagged calls ({shown}, sorted: {f.sort})"))
+    return len(res.rows)
+
+
+def flagged(
+    db: Path = DB_OPTION,
+    limit: int | None = typer.Option(50, "--limit", help="rows to show"),
+    offset: int = typer.Option(0, "--offset", help="skip this many rows (next page)"),
+    since: str | None = typer.Option(None, "--since", help="calls on or after: YYYY-MM-DD, today, yesterday, 7d"),
+    until: str | None = typer.Option(None, "--until", help="calls on or before (same forms as --since)"),
+    agent: list[str] = typer.Option([], "--agent", help="agent id (repeat for several)"),
+    queue: list[str] = typer.Option([], "--queue", help="queue (repeat for several)"),
+    reason: list[str] = typer.Option(
+        [], "--reason", help="text in a flag reason, e.g. auto-fail, greeting, hold (repeat: all must match)"
+    ),
+    grade: list[str] = typer.Option([], "--grade", help="excellent | good | fair | poor | na (repeat for several)"),
+    scorecard: str | None = typer.Option(None, "--scorecard", help="only this scorecard id"),
+    unreviewed: bool = typer.Option(False, "--unreviewed", help="only calls no reviewer has given a verdict on"),
+    sort: str = typer.Option("worst", "--sort", help="worst | score | best | newest | oldest | longest | agent"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
+) -> None:
+    """The queue of auto-flagged calls with the reasons, worst first; filter and sort it."""
+    from callqa.workspace.queue import QueueFilter
+
+    filters = QueueFilter(
+        since=_parse_day(since, "--since"),
+        until=_parse_day(until, "--until"),
+        agents=tuple(agent),
+        queues=tuple(queue),
+        reasons=tuple(reason),
+        grades=tuple(grade),
+        scorecard=scorecard,
+        unreviewed=unreviewed,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    try:
+        _print_flagged(db, limit, filters, fmt)
+    except CallQAError as e:
+        _fail(e)
+
+
+def report(
+    db: Path = DB_OPTION,
+    out: Path = typer.Option(Path("callqa-report"), "--out", "-o", help="folder for the site (index.html inside)"),
+    since: str | None = typer.Option(None, "--since", help="calls on or after: YYYY-MM-DD, today, yesterday, 7d"),
+    until: str | None = typer.Option(None, "--until", help="calls on or before"),
+    audio: str = typer.Option("link", "--audio", help="link | copy | none: how call pages reach the recordings"),
+    max_call_pages: int = typer.Option(
+        5000, "--max-call-pages", help="call pages to write (flagged first, then newest)"
+    ),
+    scorecard: str | None = typer.Option(
+        None, "--scorecard", help="scorecard for the dashboard (default: most used)"
+    ),
+) -> None:
+    """Write the static HTML report: dashboard and one page per call (opens the database read-only)."""
+    from callqa.workspace.report import build_report
+
+    try:
+        s = build_report(
+            db,
+            out,
+            since=_parse_day(since, "--since"),
+            until=_parse_day(until, "--until"),
+            audio=audio,  # type: ignore[arg-type]
+            max_call_pages=max_call_pages,
+            scorecard=scorecard,
+        )
+    except CallQAError as e:
+        _fail(e)
+    console.print(
+        f"report: {s.calls_total} calls, {s.flagged} flagged, {s.call_pages} call pages, "
+        f"{s.bytes_written / 1e6:.1f} MB in {s.seconds:.1f} s"
+    )
+    console.print(f"open {s.index.resolve().as_uri()}")
+
+
+def export(
+    name: str = typer.Argument(..., help="a table or view: flagged_queue, call_summary, agent_daily, utterances, ..."),
+    db: Path = DB_OPTION,
+    fmt: str = typer.Option("parquet", "--format", "-f", help="parquet | csv"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="file or folder (default: ./NAME.FORMAT)"),
+    since: str | None = typer.Option(
+        None, "--since", help="rows whose day is on or after (relations with a day column)"
+    ),
+    until: str | None = typer.Option(None, "--until", help="rows whose day is on or before"),
+) -> None:
+    """Export any table or view to Parquet or CSV (read-only)."""
+    from callqa.workspace.export import export as do_export
+
+    try:
+        r = do_export(db, name, fmt, out, since=_parse_day(since, "--since"), until=_parse_day(until, "--until"))
+    except CallQAError as e:
+        _fail(e)
+    console.print(f"{r.rows} rows of {r.name} written to {r.path} ({r.format})")
+
+
+def sql(
+    query: str = typer.Argument(..., help="a SELECT (or WITH/DESCRIBE/SHOW/SUMMARIZE/EXPLAIN) statement"),
+    db: Path = DB_OPTION,
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
+) -> None:
+    """Run read-only SQL against the database; anything that writes is refused."""
+    from callqa.pipeline import store
+
+    try:
+        res = store.query_read_only(db, query)
+    except CallQAError as e:
+        _fail(e)
+    if fmt == "json":
+        console.print_json(json.dumps([dict(zip(res.columns, r)) for r in res.rows], default=str))
+    elif fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(res.columns)
+        w.writerows(res.rows)
+    else:
+        console.print(_table(res.columns, res.rows))

@@ -1,0 +1,1 @@
+"""Evaluation: callqa measured against labelled calls (synthesised regression sets and real speech)."""

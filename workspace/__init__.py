@@ -1,0 +1,1 @@
+"""The read side: the QA queue, reviewer actions, export and the report, over the stored calls."""
