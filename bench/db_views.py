@@ -217,13 +217,16 @@ def generate(
             INSERT INTO events (event_id, call_id, type, start_s, end_s, speaker, role, evidence, confidence,
                                 detector_version, data)
             SELECT substr(sha256(g.call_id || t.type), 1, 16), g.call_id, t.type,
-                   least(g.duration_s - 1, g.duration_s * t.off * (0.7 + 0.6 * (hash(g.i, t.type, 's') % 1000) / 1000.0)) AS s,
+                   least(g.duration_s - 1,
+                         g.duration_s * t.off * (0.7 + 0.6 * (hash(g.i, t.type, 's') % 1000) / 1000.0)) AS s,
                    least(g.duration_s, s + t.len * (0.5 + (hash(g.i, t.type, 'e') % 1000) / 1000.0)),
                    CASE t.role WHEN 'agent' THEN 'ch0' WHEN 'customer' THEN 'ch1' ELSE NULL END, t.role,
-                   CASE WHEN t.role IS NULL THEN t.type || ' measured from audio' ELSE 'quoted utterance for ' || t.type END,
+                   CASE WHEN t.role IS NULL THEN t.type || ' measured from audio'
+                        ELSE 'quoted utterance for ' || t.type END,
                    0.6 + random() * 0.4, 'bench/1',
                    CASE WHEN t.type = 'hold' THEN
-                       '{{"announced": ' || (random() < 0.9) || ', "thanked": ' || (random() < 0.8) || ', "kind": "music"}}'
+                       '{{"announced": ' || (random() < 0.9) || ', "thanked": ' || (random() < 0.8)
+                       || ', "kind": "music"}}'
                         ELSE '{{}}' END
             FROM g, (VALUES {ev_values}) t(type, p, role, off, len)
             -- hash, not random(): DuckDB may evaluate a filter on random() once per VALUES row
@@ -239,7 +242,8 @@ def generate(
                      WHEN 'duration_s' THEN g.duration_s
                      WHEN 'hold_total_s' THEN CASE WHEN hash(g.i, 'hold') % 10 < 3 THEN 20 + 100 * random() ELSE 0 END
                      WHEN 'hold_max_s' THEN CASE WHEN hash(g.i, 'hold') % 10 < 3 THEN 20 + 60 * random() ELSE 0 END
-                     WHEN 'hold_count' THEN CASE WHEN hash(g.i, 'hold') % 10 < 3 THEN 1 + (random() < 0.2)::INT ELSE 0 END
+                     WHEN 'hold_count' THEN
+                       CASE WHEN hash(g.i, 'hold') % 10 < 3 THEN 1 + (random() < 0.2)::INT ELSE 0 END
                      WHEN 'dead_air_total_s' THEN CASE WHEN random() < 0.35 THEN 5 + 25 * random() ELSE 0 END
                      WHEN 'talk_ratio_agent' THEN 0.35 + 0.35 * random()
                      WHEN 'customer_emotion_start' THEN 2 * random() - 1
@@ -256,7 +260,8 @@ def generate(
                                            points, max_points, auto_fail, evidence_event_ids, rationale, scored_at)
             SELECT g.call_id, 'inbound_basic', 1, k.section, k.crit,
                    CASE WHEN k.crit = 'hold_etiquette' AND hash(g.i, 'hold') % 10 >= 3 THEN 'na'
-                        WHEN random() < k.p * (0.85 + 0.3 * ((hash(g.agent_n) % 100) / 100.0)) THEN 'pass' ELSE 'fail' END AS res,
+                        WHEN random() < k.p * (0.85 + 0.3 * ((hash(g.agent_n) % 100) / 100.0)) THEN 'pass'
+                        ELSE 'fail' END AS res,
                    0, k.pts, k.af, [substr(sha256(g.call_id || k.crit), 1, 16)],
                    'bench: ' || k.crit, g.started_at + INTERVAL 14 HOUR
             FROM g, (VALUES {crit_values}) k(section, crit, pts, af, p)
@@ -283,8 +288,9 @@ def generate(
             SELECT call_id, scorecard_id, scorecard_version, CASE WHEN af THEN 0 ELSE score END, max_score, pct, grade,
                    af, af OR grade = 'poor',
                    [x FOR x IN [CASE WHEN af THEN 'auto-fail: no_forbidden_language' END,
-                                CASE WHEN grade = 'poor' THEN 'grade poor (' || CAST(round(pct) AS INTEGER) || '%) below fair; failed: '
-                                     || array_to_string(failed, ', ') END] IF x IS NOT NULL],
+                                CASE WHEN grade = 'poor' THEN 'grade poor (' || CAST(round(pct) AS INTEGER)
+                                     || '%) below fair; failed: ' || array_to_string(failed, ', ') END]
+                    IF x IS NOT NULL],
                    scored_at
             FROM gr
         """)
@@ -385,7 +391,8 @@ def time_report(work: Path, n_calls: int = 1000, log=print) -> float:
     summary = build_report(db, out)
     dt = time.perf_counter() - t
     log(
-        f"report for {n_calls} calls: {dt:.1f} s ({summary.call_pages} call pages, {summary.bytes_written / 1e6:.1f} MB) "
+        f"report for {n_calls} calls: {dt:.1f} s "
+        f"({summary.call_pages} call pages, {summary.bytes_written / 1e6:.1f} MB) "
         f"target <= {TARGET_REPORT_S:.0f} s: {'PASS' if dt <= TARGET_REPORT_S else 'FAIL'}"
     )
     return dt
@@ -406,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="callqa-bench-"))
     db = args.db or work / "bench.duckdb"
     print(
-        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} cores; duckdb {duckdb.__version__}"
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} cores; "
+        f"duckdb {duckdb.__version__}"
     )
     try:
         if args.keep and db.exists():

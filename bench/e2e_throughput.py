@@ -200,10 +200,11 @@ def section_stages(args, paths: list[Path]) -> list:
     print(head)
     print("-" * len(head))
     tot_audio = tot_wall = tot_bare = tot_cpu = tot_bare_cpu = 0.0
-    for name, dur, ch, wall, cpu, bw, bc, stages, nw, nb in rows:
+    for name, dur, _ch, wall, cpu, bw, bc, stages, nw, nb in rows:
         cells = " ".join(f"{(dur / stages[n] if stages.get(n) else float('inf')):>9.0f}x" for n in names)
         print(
-            f"{name[-32:]:<32} {dur:7.1f} {cells} {dur / wall:7.2f}x {dur / bw:7.2f}x {wall / bw:8.3f} {cpu / bc:7.3f} {nw:5d}/{nb:<4d}"
+            f"{name[-32:]:<32} {dur:7.1f} {cells} {dur / wall:7.2f}x {dur / bw:7.2f}x {wall / bw:8.3f} "
+            f"{cpu / bc:7.3f} {nw:5d}/{nb:<4d}"
         )
         tot_audio, tot_wall, tot_bare, tot_cpu, tot_bare_cpu = (
             tot_audio + dur,
@@ -303,7 +304,8 @@ def section_flow(args, calls_dir: Path, work: Path) -> None:
             rss.append(last["peak_rss_mb"])
         rtf = statistics.median(rtfs)
         print(
-            f"{workers}x{threads:<8} {last['processed']:5d} {last['audio_s']:8.1f} {last['audio_s'] / rtf:7.1f} {rtf:6.2f}x "
+            f"{workers}x{threads:<8} {last['processed']:5d} {last['audio_s']:8.1f} "
+            f"{last['audio_s'] / rtf:7.1f} {rtf:6.2f}x "
             f"{max(rss):11.0f}  {os.getloadavg()[0]:.2f}   (runs: {', '.join(f'{r:.2f}x' for r in rtfs)})"
         )
     print(
@@ -434,7 +436,8 @@ def section_long(args, paths: list[Path], work: Path) -> None:
             continue
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in (out["timings"] or {}).items())
         print(
-            f"  {minutes:4g} min: {out['duration_s']:.0f} s audio in {out['wall_s']:.0f} s = {out['duration_s'] / out['wall_s']:.2f}x; "
+            f"  {minutes:4g} min: {out['duration_s']:.0f} s audio in {out['wall_s']:.0f} s "
+            f"= {out['duration_s'] / out['wall_s']:.2f}x; "
             f"RSS after model load {out['rss_after_load_mb']:.0f} MB, peak {out['peak_rss_mb']:.0f} MB "
             f"(target <= {TARGET_RSS_MB}); {stages}; {load()}"
         )

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     gen_s = time.perf_counter() - t
     n_events = len(frames["events"])
     print(
-        f"stored {args.calls:,} synthetic calls, {n_events:,} events, {len(frames['call_metrics']):,} metrics in {gen_s:.1f} s ({db})"
+        f"stored {args.calls:,} synthetic calls, {n_events:,} events, {len(frames['call_metrics']):,} metrics "
+        f"in {gen_s:.1f} s ({db})"
     )
 
     card = load_scorecard(args.scorecard)

@@ -53,7 +53,8 @@ SCENARIOS = {
     "billing": (
         "Hi, my bill this month is almost twice what I normally pay, and I'd like to know why.",
         "Sure, it's four four seven two nine one.",
-        "The reason is that your last two bills were estimated, and this one used your actual meter reading, so it caught up on the difference.",
+        "The reason is that your last two bills were estimated, and this one used your actual meter reading, "
+        "so it caught up on the difference.",
         "Oh, I see. So it's a one off, not a price rise?",
     ),
     "broadband": (
@@ -111,17 +112,24 @@ CLOSING = "Thank you for calling {company}. Have a lovely day."
 NO_CLOSING_END = "Okay. Bye."
 LONG_EXPLANATION = [
     "Let me explain how this works, because it's a little complicated.",
-    "When your account was opened, we set your payments using an estimate of how much energy a home like yours would use.",
-    "Over the winter your usage went up, but because we never received a meter reading, the estimate stayed where it was.",
-    "When the engineer read the meter last month, the system compared the real figure with all of the estimates and billed the difference in one go.",
-    "That's why this bill is so much higher. From now on, if you send us a reading every month, your bills will follow your real usage.",
+    "When your account was opened, we set your payments using an estimate of how much energy a home like yours "
+    "would use.",
+    "Over the winter your usage went up, but because we never received a meter reading, the estimate stayed "
+    "where it was.",
+    "When the engineer read the meter last month, the system compared the real figure with all of the estimates "
+    "and billed the difference in one go.",
+    "That's why this bill is so much higher. From now on, if you send us a reading every month, your bills will "
+    "follow your real usage.",
 ]
 INTERRUPTED_AGENT = (
     "What I can do is book an engineer to come out and look at the line, but the earliest appointment we have is"
 )
 CUSTOMER_INTERRUPTS = "Hang on, I can't wait that long!"
 AGENT_AFTER_INTERRUPT = "I understand. I'll put you on the cancellation list for an earlier slot."
-CUSTOMER_RAMBLES = "So the thing is, I called last week and the person I spoke to said it would all be sorted by now, and then I got another letter saying"
+CUSTOMER_RAMBLES = (
+    "So the thing is, I called last week and the person I spoke to said it would all be sorted by now, "
+    "and then I got another letter saying"
+)
 AGENT_INTERRUPTS = "Sorry, let me stop you there, I need to check your account first."
 
 GREETINGS = {

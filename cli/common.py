@@ -36,10 +36,11 @@ def _fmt(v: Any) -> str:
 
 def _table(columns: list[str], rows: list[tuple], title: str | None = None) -> Table:
     t = Table(title=title, show_lines=False, header_style="bold")
+    # cells are stored values (file names, agent ids, reviewers, SQL results): literal text, never markup
     for c in columns:
-        t.add_column(c, overflow="fold")
+        t.add_column(escape(c), overflow="fold")
     for r in rows:
-        t.add_row(*(_fmt(v) for v in r))
+        t.add_row(*(escape(_fmt(v)) for v in r))
     return t
 
 
@@ -58,7 +59,7 @@ def _parse_day(value: str | None, option: str) -> Any:
         if v.endswith("d") and v[:-1].isdigit():
             return date.today() - timedelta(days=int(v[:-1]))
         return date.fromisoformat(v)
-    except ValueError:
+    except ValueError as e:
         raise typer.BadParameter(
             f"{value!r}: give YYYY-MM-DD, today, yesterday or a number of days like 7d", param_hint=option
-        )
+        ) from e

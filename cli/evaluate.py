@@ -80,9 +80,7 @@ def diarization(
     roles: bool = typer.Option(
         True, "--roles/--no-roles", help="also run ASR + roles where RTTM labels are agent/customer"
     ),
-    synth: Path | None = typer.Option(
-        None, "--synth", help="first synthesise the labelled call set into this folder"
-    ),
+    synth: Path | None = typer.Option(None, "--synth", help="first synthesise the labelled call set into this folder"),
     stereo: bool = typer.Option(False, "--stereo", help="with --synth: stereo calls instead of mono"),
     no_channel_map: bool = typer.Option(
         False, "--no-channel-map", help="stereo roles from evidence, not the channel map"

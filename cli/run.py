@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -45,8 +46,8 @@ def _run_with_progress(
         elif event == "call" and task_id is not None:
             name = Path(info["path"]).name
             if info["status"] == "failed":
-                progress.console.print(f"[red]failed[/] {info['failure'].error}")
-            progress.update(task_id, advance=1, last=f"{info['status']}: {name}")
+                progress.console.print(f"[red]failed[/] {escape(info['failure'].error)}")
+            progress.update(task_id, advance=1, last=escape(f"{info['status']}: {name}"))
 
     with progress:
         summary = run_nightly(
@@ -78,9 +79,15 @@ def _print_summary(summary: dict) -> None:
         f"{audio / wall:.1f}× real time" if wall and audio else "",
     )
     console.print(t)
-    console.print(f"database: {summary['db_path']}  run: {summary['run_id']}")
+    groups = summary.get("duplicate_groups") or []
+    if groups:
+        n = sum(len(g["same_audio"]) for g in groups)
+        console.print(f"{n} duplicate file(s): the same audio as another file, processed once")
+        for g in groups:
+            console.print(f"  kept {g['kept']}; same audio: {', '.join(g['same_audio'])}", markup=False, soft_wrap=True)
+    console.print(f"database: {summary['db_path']}  run: {summary['run_id']}", markup=False)
     if summary.get("report"):
-        console.print(f"report: {summary['report']}")
+        console.print(f"report: {summary['report']}", markup=False)
 
 
 def run(
@@ -143,7 +150,7 @@ def models(config: Path | None = CONFIG_OPTION) -> None:
         runs_on = " ".join(x for x in (s.device, s.compute_type) if x)
         if s.role == "asr" and s.device:
             runs_on += _asr_layout(settings, s.device)
-        t.add_row(s.role, ok, s.name or "", runs_on, s.source or "", s.detail or "")
+        t.add_row(escape(s.role), ok, *(escape(v or "") for v in (s.name, runs_on, s.source, s.detail)))
     console.print(t)
 
 
@@ -155,16 +162,17 @@ def demo(
     """Synthesise a few realistic English stereo calls, run the nightly flow on them, show the flagged ones."""
     from callqa.synth.demo import write_demo_calls
 
-    console.print(f"synthesising demo calls into {out_dir}/ (offline TTS: piper)")
+    console.print(f"synthesising demo calls into {out_dir}/ (offline TTS: piper)", markup=False)
     paths = write_demo_calls(out_dir)
-    console.print(f"{len(paths)} recordings written; running the nightly flow into {db}")
+    console.print(f"{len(paths)} recordings written; running the nightly flow into {db}", markup=False)
     try:
         summary = _run_with_progress(out_dir, db, None, workers, None)
     except CallQAError as e:
         _fail(e)
     _print_summary(summary)
     _print_flagged(db, None)
-    console.print(f'\nnext: [bold]callqa sql --db {db} "SELECT file_name, grade, flag_reasons FROM flagged_queue"[/]')
+    query = '"SELECT file_name, grade, flag_reasons FROM flagged_queue"'
+    console.print(f"\nnext: [bold]callqa sql --db {escape(str(db))} {query}[/]")
 
 
 def deploy(
@@ -223,7 +231,8 @@ def deploy(
     console.print(f"schedule: [bold]{cron}[/] ({schedule.timezone}); next runs: {nxt}")
     console.print(f"mode: {how}")
     console.print(
-        f"batch: {params['input_dir']} -> {params['db_path']}" + (f" on Dask {dask_address}" if dask_address else "")
+        f"batch: {params['input_dir']} -> {params['db_path']}" + (f" on Dask {dask_address}" if dask_address else ""),
+        markup=False,
     )
     if dry_run:
         return
@@ -249,7 +258,7 @@ def deploy(
                 f"{s.get('skipped', 0)} skipped in {s.get('wall_s', 0):.0f} s"
             )
         elif event == "error":
-            err.print(f"[bold red]run failed:[/] {info['error']} (the schedule goes on)")
+            err.print(f"[bold red]run failed:[/] {escape(str(info['error']))} (the schedule goes on)")
 
     try:
         dep.serve_locally(schedule, job, on_event=on_event)

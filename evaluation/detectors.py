@@ -223,7 +223,8 @@ def run_english(
             continue
         pairs.append((res, g.labels))
         say(
-            f"{g.audio.name}: {len(res.events)} events, detectors {sum(res.timings.get(k, 0) for k in DETECTOR_TIMINGS):.2f} s"
+            f"{g.audio.name}: {len(res.events)} events, "
+            f"detectors {sum(res.timings.get(k, 0) for k in DETECTOR_TIMINGS):.2f} s"
         )
     report = evaluate_results(pairs)
     report.failures = failures
@@ -510,7 +511,8 @@ def main(
                 console.print(f"[red]{row['call']}: {row['failed']}[/]")
                 continue
             console.print(
-                f"[bold]{row['call']}[/] {row['duration_s']} s, {row['language']}, detectors {100 * (row['detector_share'] or 0):.2f} % of audio"
+                f"[bold]{row['call']}[/] {row['duration_s']} s, {row['language']}, "
+                f"detectors {100 * (row['detector_share'] or 0):.2f} % of audio"
             )
             m = row["metrics"]
             console.print(
@@ -526,7 +528,8 @@ def main(
             )
             for ev in row["events"]:
                 console.print(
-                    f"  {ev['start']:7.1f}-{ev['end']:7.1f} {ev['type']:<22} {ev['role'] or '':<9} {ev['evidence'][:150]}",
+                    f"  {ev['start']:7.1f}-{ev['end']:7.1f} {ev['type']:<22} {ev['role'] or '':<9} "
+                    f"{ev['evidence'][:150]}",
                     highlight=False,
                 )
     path = write_report(out, reports, real_rows)

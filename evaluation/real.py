@@ -26,16 +26,24 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from callqa.evaluation.real_inputs import KINDS, CachedASR, Recording, build_recordings, load_transcript, load_truth
-from callqa.pipeline.evidence import quote
-from callqa.pipeline.types import (SAMPLE_RATE, CallFailure, CallSource, ConfigError, CriterionResult, Event,
-                                   RoleDecision, Utterance)
+from callqa.pipeline.types import (
+    SAMPLE_RATE,
+    CallFailure,
+    CallSource,
+    ConfigError,
+    CriterionResult,
+    Event,
+    RoleDecision,
+    Utterance,
+)
 
 FIRST_SPEAKER, ONLY_SPEAKER = "first speaker", "the only speaker"
 _LEG_RATIO = 2.0  # a mono-mix word belongs to the leg at least this much louder (RMS) over it; else overlap
@@ -120,7 +128,8 @@ def _role_scores(res: RecordingResult, truth: _Truth, utterances: Sequence[Utter
         res.roles_correct = all(mapping.get(s, "unknown") == max(v, key=v.get) for s, v in votes.items())
     elif truth.first is not None and truth.agent == FIRST_SPEAKER:
         res.roles_correct = mapping.get(truth.first) == "agent" and all(
-            r == "customer" for s, r in mapping.items() if s != truth.first)
+            r == "customer" for s, r in mapping.items() if s != truth.first
+        )
 
 
 def _by_truth_agent(e: Event, truth: _Truth, channel_of: Mapping[str, int | None]) -> bool | None:
@@ -135,16 +144,28 @@ def _quote(e: Event) -> str:
     return f"{e.start:.1f}s {who}: {e.evidence}"
 
 
-def score_recording(rec: Recording, utterances: Sequence[Utterance], events: Sequence[Event], roles: RoleDecision,
-                    criteria: Sequence[tuple[Any, CriterionResult]], grade: str | None = None,
-                    percent: float | None = None, unattributed: Sequence[Event] = ()) -> RecordingResult:
+def score_recording(
+    rec: Recording,
+    utterances: Sequence[Utterance],
+    events: Sequence[Event],
+    roles: RoleDecision,
+    criteria: Sequence[tuple[Any, CriterionResult]],
+    grade: str | None = None,
+    percent: float | None = None,
+    unattributed: Sequence[Event] = (),
+) -> RecordingResult:
     """Compare one processed recording with its item's labels (pure; no models).
 
     `unattributed`: the text events found with every speaker's turns read against every list (role
     evidence); for a miss, those in other speakers' turns are quoted (a line given to the wrong voice)."""
-    res = RecordingResult(rec.label, rec.item.id, rec.variant, roles={
-        "mapping": dict(roles.mapping), "method": roles.method, "confidence": roles.confidence}, grade=grade,
-        percent=percent)
+    res = RecordingResult(
+        rec.label,
+        rec.item.id,
+        rec.variant,
+        roles={"mapping": dict(roles.mapping), "method": roles.method, "confidence": roles.confidence},
+        grade=grade,
+        percent=percent,
+    )
     truth = _Truth(rec, utterances)
     _role_scores(res, truth, utterances, roles)
     channel_of = {u.speaker: u.channel for u in utterances}
@@ -155,22 +176,32 @@ def score_recording(rec: Recording, utterances: Sequence[Utterance], events: Seq
             by_role = e.role == "agent" or (undetermined and e.role in (None, "unknown"))
             said = _by_truth_agent(e, truth, channel_of)
             (mine if by_role and said is not False else other).append(
-                _quote(e) + ("" if said is not False else " [said by the customer]"))
+                _quote(e) + ("" if said is not False else " [said by the customer]")
+            )
         if present and not mine:
             role_of = {u.speaker: u.role for u in utterances}
-            other += [f"{e.start:.1f}s in a {role_of.get(e.speaker or '', 'unknown')} turn: {e.evidence}"
-                      for e in unattributed if e.type == typ and role_of.get(e.speaker or "") != "agent"]
+            other += [
+                f"{e.start:.1f}s in a {role_of.get(e.speaker or '', 'unknown')} turn: {e.evidence}"
+                for e in unattributed
+                if e.type == typ and role_of.get(e.speaker or "") != "agent"
+            ]
         res.quotes[typ], res.elsewhere[typ] = mine, other
         res.outcomes[typ] = ("tp" if mine else "fn") if present else ("fp" if mine else "tn")
     for crit, cr in criteria:
         rule = crit.rule
         typ = getattr(rule, "event", None) or getattr(rule, "absent", None)
-        if (typ not in rec.item.events or getattr(rule, "where", None) or crit.applies_when is not None
-                or crit.na_when is not None or getattr(rule, "by", "agent") == "customer"):
+        if (
+            typ not in rec.item.events
+            or getattr(rule, "where", None)
+            or crit.applies_when is not None
+            or crit.na_when is not None
+            or getattr(rule, "by", "agent") == "customer"
+        ):
             continue
         expected = "pass" if rec.item.events[typ] == (getattr(rule, "event", None) is not None) else "fail"
-        res.criteria.append({"criterion": crit.id, "event": typ, "expected": expected, "actual": cr.result,
-                             "rationale": cr.rationale})
+        res.criteria.append(
+            {"criterion": crit.id, "event": typ, "expected": expected, "actual": cr.result, "rationale": cr.rationale}
+        )
     return res
 
 
@@ -182,8 +213,9 @@ def _score_criteria(cards: Sequence[Any], scores: Sequence[Any]) -> list[tuple[A
     return out
 
 
-def run_transcript(rec: Recording, text_kit: Any, role_kit: Any, scorecards: Sequence[Any],
-                   settings: Any) -> RecordingResult:
+def run_transcript(
+    rec: Recording, text_kit: Any, role_kit: Any, scorecards: Sequence[Any], settings: Any
+) -> RecordingResult:
     """speakers (the transcript's labels) → roles by evidence → text detectors → scoring."""
     from callqa.pipeline.detectors.text import detect_text_events
     from callqa.pipeline.discover import sha256_file
@@ -198,12 +230,21 @@ def run_transcript(rec: Recording, text_kit: Any, role_kit: Any, scorecards: Seq
     utts, roles = assign_roles(utts, 1, settings.channel_map, rec.item.metadata, path=str(rec.path), evidence=evidence)
     events = detect_text_events(call_id, utts, lang, text_kit)
     duration = max((u.end for u in utts), default=0.0)
-    ctx = ScoringContext(events=events, duration_s=duration, roles_known=bool(roles.mapping),
-                         metrics=talk_metrics(utts, duration))
+    ctx = ScoringContext(
+        events=events, duration_s=duration, roles_known=bool(roles.mapping), metrics=talk_metrics(utts, duration)
+    )
     cards = cards_for_language(list(scorecards), lang)
     scores = [score_call(c, ctx) for c in cards]
-    return score_recording(rec, utts, events, roles, _score_criteria(cards, scores),
-                           scores[0].grade if scores else None, scores[0].percent if scores else None, evidence)
+    return score_recording(
+        rec,
+        utts,
+        events,
+        roles,
+        _score_criteria(cards, scores),
+        scores[0].grade if scores else None,
+        scores[0].percent if scores else None,
+        evidence,
+    )
 
 
 def run_audio(rec: Recording, kit: Any) -> RecordingResult:
@@ -213,18 +254,31 @@ def run_audio(rec: Recording, kit: Any) -> RecordingResult:
     from callqa.pipeline.roles import detect_role_evidence
     from callqa.pipeline.scoring import cards_for_language
 
-    res = process_call(CallSource(str(rec.path), sha256_file(rec.path), rec.path.stat().st_size,
-                                  dict(rec.item.metadata)), kit)
+    res = process_call(
+        CallSource(str(rec.path), sha256_file(rec.path), rec.path.stat().st_size, dict(rec.item.metadata)), kit
+    )
     if isinstance(res, CallFailure):
         return RecordingResult(rec.label, rec.item.id, rec.variant, error=f"{res.stage}: {res.error}")
     cards = cards_for_language(list(kit.scorecards), res.language)
     by_id = {(c.id, c.version): c for c in cards}
-    crits = [(c, r) for sc in res.scores if (sc.scorecard_id, sc.scorecard_version) in by_id
-             for c, r in _score_criteria([by_id[(sc.scorecard_id, sc.scorecard_version)]], [sc])]
+    crits = [
+        (c, r)
+        for sc in res.scores
+        if (sc.scorecard_id, sc.scorecard_version) in by_id
+        for c, r in _score_criteria([by_id[(sc.scorecard_id, sc.scorecard_version)]], [sc])
+    ]
     first = res.scores[0] if res.scores else None
     unattributed = detect_role_evidence(res.source.call_id, res.utterances, res.language, kit.role_text_kit)
-    return score_recording(rec, res.utterances, res.events, res.roles or RoleDecision({}, 0.0, "none"), crits,
-                           first.grade if first else None, first.percent if first else None, unattributed)
+    return score_recording(
+        rec,
+        res.utterances,
+        res.events,
+        res.roles or RoleDecision({}, 0.0, "none"),
+        crits,
+        first.grade if first else None,
+        first.percent if first else None,
+        unattributed,
+    )
 
 
 # --------------------------------------------------------------------------- the report
@@ -290,7 +344,8 @@ class RealEvalReport:
         words = sum(r.words_checked for r in self.recordings)
         right = sum((r.word_role_accuracy or 0) * r.words_checked for r in self.recordings)
         return {
-            "recordings": len(self.recordings), "failed": sum(r.error is not None for r in self.recordings),
+            "recordings": len(self.recordings),
+            "failed": sum(r.error is not None for r in self.recordings),
             "event_pairs": tp + fp + fn + sum(t["tn"] for t in ev.values()),
             "precision": round(tp / (tp + fp), 3) if tp + fp else None,
             "recall": round(tp / (tp + fn), 3) if tp + fn else None,
@@ -304,18 +359,32 @@ class RealEvalReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"truth": self.truth, "summary": self.summary(), "events": self.event_table(),
-                "criteria": self.criterion_table(), "recordings": [asdict(r) for r in self.recordings],
-                "models": self.models, "asr_cache": self.asr_cache}
+        return {
+            "truth": self.truth,
+            "summary": self.summary(),
+            "events": self.event_table(),
+            "criteria": self.criterion_table(),
+            "recordings": [asdict(r) for r in self.recordings],
+            "models": self.models,
+            "asr_cache": self.asr_cache,
+        }
 
 
 def default_cache_dir(settings: Any) -> Path:
     return Path(settings.models.cache_dir) / "eval-real-asr"
 
 
-def evaluate_real(truth: str | Path, settings: Any = None, *, kit: Any = None, cache_dir: str | Path | None = None,
-                  kinds: Iterable[str] = KINDS, only: Iterable[str] | None = None, work_dir: str | Path | None = None,
-                  progress: Callable[[str], None] | None = None) -> RealEvalReport:
+def evaluate_real(
+    truth: str | Path,
+    settings: Any = None,
+    *,
+    kit: Any = None,
+    cache_dir: str | Path | None = None,
+    kinds: Iterable[str] = KINDS,
+    only: Iterable[str] | None = None,
+    work_dir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RealEvalReport:
     """Score callqa against a truth file.
 
     `settings`: callqa Settings (default: the bundled defaults); `kit`: a loaded Toolkit to reuse
@@ -356,8 +425,11 @@ def evaluate_real(truth: str | Path, settings: Any = None, *, kit: Any = None, c
         for rec in build_recordings(items, wd):
             say(f"{rec.label}: {'transcript' if rec.variant == 'transcript' else 'pipeline'}")
             try:
-                r = (run_transcript(rec, text_kit, role_kit, cards, settings) if rec.variant == "transcript"
-                     else run_audio(rec, kit))
+                r = (
+                    run_transcript(rec, text_kit, role_kit, cards, settings)
+                    if rec.variant == "transcript"
+                    else run_audio(rec, kit)
+                )
             except ConfigError as e:
                 r = RecordingResult(rec.label, rec.item.id, rec.variant, error=str(e))
             results.append(r)
@@ -366,97 +438,39 @@ def evaluate_real(truth: str | Path, settings: Any = None, *, kit: Any = None, c
     return RealEvalReport(str(truth), results, models, cache)
 
 
-# --------------------------------------------------------------------------- rendering
-
-
-def _f(v: float | None, digits: int = 2) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def report_rows(report: RealEvalReport) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """The report's tables as (header, rows), shared by the markdown and the rich renderings."""
-    ev, cr = report.event_table(), report.criterion_table()
-    events = (["event", "labelled yes", "labelled no", "TP", "FN", "FP", "precision", "recall"],
-              [[t, str(v["tp"] + v["fn"]), str(v["fp"] + v["tn"]), str(v["tp"]), str(v["fn"]), str(v["fp"]),
-                _f(v["precision"]), _f(v["recall"])] for t, v in ev.items()])
-    calls = (["recording", "roles", "roles right", "word role acc.", "grade", "events right"],
-             [[r.label, r.error or f"{quote(str(r.roles.get('method')), 48)} ({_f(r.roles.get('confidence'))})",
-               "–" if r.roles_correct is None else ("yes" if r.roles_correct else "NO"),
-               _f(r.word_role_accuracy, 3) + (f" ({r.words_checked} words)" if r.words_checked else ""),
-               f"{r.grade} ({_f(r.percent, 1)} %)" if r.grade else "–",
-               f"{sum(o in ('tp', 'tn') for o in r.outcomes.values())}/{len(r.outcomes)}"] for r in report.recordings])
-    crit = (["criterion", "pairs", "agree", "agreement", "kappa"],
-            [[c, str(v["n"]), str(v["agree"]), _f(v["agreement"]), _f(v["kappa"])] for c, v in cr.items()])
-    return {"events": events, "recordings": calls, "criteria": crit}
-
-
-def report_findings(report: RealEvalReport) -> list[str]:
-    """One line per miss, false alarm and criterion disagreement, with the quotes behind it."""
-    lines = []
-    for typ, v in report.event_table().items():
-        for m in v["misses"]:
-            found = "; ".join(m["found_elsewhere"]) or "nothing found"
-            lines.append(f"MISS {typ} in {m['call']}: {found}")
-        for fa in v["false_alarms"]:
-            lines.append(f"FALSE ALARM {typ} in {fa['call']}: " + "; ".join(fa["quotes"]))
-    for crit, v in report.criterion_table().items():
-        for d in v["disagreements"]:
-            lines.append(f"CRITERION {crit} in {d['call']}: expected {d['expected']}, got {d['actual']} "
-                         f"({d['rationale']})")
-    return lines
-
-
-def render_markdown(report: RealEvalReport) -> str:
-    s = report.summary()
-    out = [f"# callqa eval real: {report.truth}", "",
-           f"Events: precision {_f(s['precision'])}, recall {_f(s['recall'])} over {s['event_pairs']} labelled pairs "
-           f"(lowest per type: P {_f(s['min_precision'])}, R {_f(s['min_recall'])}); criteria: agreement "
-           f"{_f(s['criterion_agreement'])}, kappa {_f(s['criterion_kappa'])} over {s['criterion_pairs']} pairs; roles "
-           f"right {s['roles_correct'] or '–'}, word role accuracy {_f(s['word_role_accuracy'], 3)}.", ""]
-    for name, (head, rows) in report_rows(report).items():
-        out += [f"## {name}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-        out.append("")
-    findings = report_findings(report)
-    out += ["## misses, false alarms, disagreements", ""] + [f"- {x}" for x in findings or ["none"]]
-    return "\n".join(out) + "\n"
-
-
-def print_report(report: RealEvalReport, console: Any) -> None:
-    from rich.table import Table
-
-    s = report.summary()
-    for name, (head, rows) in report_rows(report).items():
-        table = Table(title=name)
-        for h in head:
-            table.add_column(h)
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-    for line in report_findings(report):
-        console.print(line, markup=False, highlight=False)
-    console.print(f"events P {_f(s['precision'])} R {_f(s['recall'])} (lowest P {_f(s['min_precision'])}, "
-                  f"R {_f(s['min_recall'])}); criterion agreement {_f(s['criterion_agreement'])}, kappa "
-                  f"{_f(s['criterion_kappa'])}; roles right {s['roles_correct'] or '–'}", markup=False)
-
-
-def main(truth: str | Path, *, config: str | Path | None = None, json_out: str | Path | None = None,
-         markdown_out: str | Path | None = None, cache_dir: str | Path | None = None, kinds: Iterable[str] = KINDS,
-         only: Iterable[str] | None = None, console: Any = None) -> RealEvalReport:
+def main(
+    truth: str | Path,
+    *,
+    config: str | Path | None = None,
+    json_out: str | Path | None = None,
+    markdown_out: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    kinds: Iterable[str] = KINDS,
+    only: Iterable[str] | None = None,
+    console: Any = None,
+) -> RealEvalReport:
     """What `callqa eval real` runs: evaluate, print the tables, optionally write JSON/markdown."""
     from callqa.config.settings import load_settings
+    from callqa.evaluation.real_report import print_report, render_markdown
 
     if console is None:
         from rich.console import Console
 
         console = Console()
     settings = load_settings(config)
-    report = evaluate_real(truth, settings, cache_dir=cache_dir, kinds=kinds, only=only,
-                           progress=lambda m: console.print(m, markup=False, style="dim"))
+    report = evaluate_real(
+        truth,
+        settings,
+        cache_dir=cache_dir,
+        kinds=kinds,
+        only=only,
+        progress=lambda m: console.print(m, markup=False, style="dim"),
+    )
     print_report(report, console)
     if json_out:
-        Path(json_out).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
-                                  encoding="utf-8")
+        Path(json_out).write_text(
+            json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )
     if markdown_out:
         Path(markdown_out).write_text(render_markdown(report), encoding="utf-8")
     return report

@@ -130,33 +130,31 @@ class CachedASR:
     def description(self) -> str:
         return self.asr.description
 
-    def _key(self, samples: np.ndarray, channel: int, language: str | None, settings: Any) -> str:
+    def _key(self, samples: np.ndarray, channel: int, language: str | None, settings: Any, extra: list) -> str:
         h = hashlib.sha256(np.ascontiguousarray(samples, dtype=np.float32).tobytes())
-        h.update(
-            json.dumps(
-                {
-                    "model": self.asr.description,
-                    "channel": channel,
-                    "language": language,
-                    "settings": settings.model_dump(mode="json"),
-                },
-                sort_keys=True,
-                default=str,
-            ).encode()
-        )
+        key = {
+            "model": self.asr.description,
+            "channel": channel,
+            "language": language,
+            "settings": settings.model_dump(mode="json"),
+        }
+        if any(extra):  # further arguments (a vocabulary): only when given, so older entries stay valid
+            key["extra"] = extra
+        h.update(json.dumps(key, sort_keys=True, default=str).encode())
         return h.hexdigest()
 
     def transcribe_channel(
-        self, samples: np.ndarray, channel: int, language: str | None, settings: Any
+        self, samples: np.ndarray, channel: int, language: str | None, settings: Any, *args: Any, **kwargs: Any
     ) -> tuple[list[Segment], str, float]:
-        f = self.cache_dir / f"{self._key(samples, channel, language, settings)}.json"
+        extra = [list(a) if isinstance(a, (tuple, list)) else a for a in args] + sorted(kwargs.items())
+        f = self.cache_dir / f"{self._key(samples, channel, language, settings, extra)}.json"
         if f.is_file():
             self.hits += 1
             d = json.loads(f.read_text(encoding="utf-8"))
             segs = [Segment(**{**s, "words": tuple(Word(**w) for w in s["words"])}) for s in d["segments"]]
             return segs, d["language"], d["probability"]
         self.misses += 1
-        segs, lang, prob = self.asr.transcribe_channel(samples, channel, language, settings)
+        segs, lang, prob = self.asr.transcribe_channel(samples, channel, language, settings, *args, **kwargs)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = f.with_suffix(".tmp")
         tmp.write_text(

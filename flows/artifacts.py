@@ -68,7 +68,24 @@ def run_markdown(
         lines.append(f"[{report}]({Path(report).resolve().as_uri()})")
     if report_note:
         lines.append(report_note)
+    lines += _chain_lines(summary)
     return "\n".join(lines) + "\n"
+
+
+def _chain_lines(summary: dict[str, Any]) -> list[str]:
+    """The review chain's head as this run left it: an anchor outside the database for `callqa audit`."""
+    head = summary.get("audit_head")
+    out = ["", "## Review chain", ""]
+    if summary.get("purged"):
+        out.append(f"Retention forgot {summary['purged']} call(s) (tombstone in the chain).\n")
+    if not head:
+        return out + ["No reviews or erasures yet."]
+    anchor = f"{head['seq']}:{str(head['mac'])[:16]}"
+    return out + [
+        f"Head `{anchor}` ({head['reviews']} reviews). Check that history still holds it:",
+        "",
+        f"`callqa audit --db {summary.get('db_path', '')} --expect-head {anchor}`",
+    ]
 
 
 def publish_run(summary: dict[str, Any], settings: Any, logger: Any) -> str | None:

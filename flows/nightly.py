@@ -10,6 +10,10 @@ A call is keyed by the SHA-256 of its bytes, so a rerun over the same folder sto
 and a file that failed permanently (corrupt audio) is recorded once and skipped afterwards. A batch
 killed at any moment loses nothing already committed: the next run closes the dead run's row as
 'crashed', loads any Parquet files it had staged, and processes only what is not stored.
+Byte-identical recordings under several names are one call: the run summary and `runs.duplicates`
+say which file was kept and which were the same audio. A full disk under the database stops the
+batch with one line (pipeline/diskfull.py). Without a Prefect server, Prefect's temporary API
+server is started so that it dies with the batch, even one killed with SIGKILL (flows/ephemeral.py).
 """
 
 from __future__ import annotations
@@ -24,18 +28,24 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.futures import as_completed
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from callqa import PIPELINE_VERSION
 from callqa.config.phrases import SUPPORTED_LANGUAGES, load_phrasebook
 from callqa.config.settings import Settings, load_settings
+from callqa.flows.ephemeral import ensure_server
 from callqa.flows.worker import toolkit_for
 from callqa.pipeline import store
 from callqa.pipeline.call import process_call
-from callqa.pipeline.discover import discover
+from callqa.pipeline.discover import scan
+from callqa.pipeline.diskfull import disk_full_error, is_disk_full
+from callqa.pipeline.redact import redact_sources
 from callqa.pipeline.scoring import load_scorecard
 from callqa.pipeline.staging import StagedCall, bulk_load, stage_call, staged_files
 from callqa.pipeline.types import CallFailure, CallResult, CallSource, ConfigError, ModelUnavailable
+from callqa.workspace.chain import published_head
+from callqa.workspace.forget import forgotten_call_ids, retention_step
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 
@@ -114,6 +124,26 @@ def nightly_batch(
     parquet_dir: str | None = None,
 ) -> dict[str, Any]:
     """Process every new recording under input_dir into the DuckDB file at db_path."""
+    try:
+        return _batch(input_dir, db_path, config_path, workers, limit, progress, parquet_dir)
+    except Exception as e:
+        if not is_disk_full(e):
+            raise
+        # A full disk stops the batch with one line: a Failed state carrying the error makes the flow
+        # call raise it without Prefect logging a traceback. What was committed stays.
+        full = disk_full_error(db_path)
+        return Failed(message=str(full), data=full)  # type: ignore[return-value]
+
+
+def _batch(
+    input_dir: str,
+    db_path: str,
+    config_path: str | None,
+    workers: int | None,
+    limit: int | None,
+    progress: ProgressFn | None,
+    parquet_dir: str | None,
+) -> dict[str, Any]:
     logger = get_run_logger()
     t0 = time.perf_counter()
     notify = progress or (lambda event, info: None)
@@ -148,9 +178,20 @@ def nightly_batch(
             con, "nightly_batch", str(input_dir), settings.model_dump(mode="json"), PIPELINE_VERSION
         )
         try:
-            sources = discover(Path(input_dir), settings.batch.extensions, settings.batch.recursive)
+            purged = retention_step(con, settings, staging, logger)  # before discovery, so none is stored again
+            if purged:
+                counts["purged"] = purged
+            found = scan(Path(input_dir), settings.batch.extensions, settings.batch.recursive)
+            # customer ids pseudonymised, free-text metadata redacted: raw values never reach a worker
+            sources = redact_sources(found.sources, settings.redaction)
             counts["discovered"] = len(sources)
-            done = store.stored_call_ids(con) | store.permanent_failure_ids(con)
+            counts["duplicates"] = len(found.duplicates)
+            duplicates = found.duplicate_groups()
+            if duplicates:
+                store.record_duplicates(con, run_id, duplicates)
+                for g in duplicates:
+                    logger.info("same audio, one call: %s (kept) = %s", g["kept"], ", ".join(g["same_audio"]))
+            done = store.stored_call_ids(con) | store.permanent_failure_ids(con) | forgotten_call_ids(con)
             todo = [s for s in sources if s.call_id not in done]
             counts["skipped"] = len(sources) - len(todo)
             if limit is not None:
@@ -189,13 +230,17 @@ def nightly_batch(
                 )
             counts["wall_s"] = round(time.perf_counter() - t0, 3)
             store.finish_run(con, run_id, counts)
+            audit_head = published_head(con)
         except BaseException:
             counts["wall_s"] = round(time.perf_counter() - t0, 3)
-            store.finish_run(con, run_id, counts, status="crashed")
+            # best effort: this write may fail as well (a full disk), and the next run closes the row then
+            with contextlib.suppress(Exception):
+                store.finish_run(con, run_id, counts, status="crashed")
             raise
     finally:
         con.close()
-    summary = {"run_id": run_id, "db_path": str(db_path), **counts}
+    summary = {"run_id": run_id, "db_path": str(db_path), **counts, "audit_head": audit_head}
+    summary["duplicate_groups"] = duplicates
     # counts, flagged calls and the report's path as a Prefect artifact (and the report, when configured)
     from callqa.flows.artifacts import publish_run
 
@@ -271,6 +316,8 @@ def _run_calls(
             try:
                 stored = store.write_call(con, result, run_id, PIPELINE_VERSION)
             except Exception as e:  # noqa: BLE001 - the transaction rolled back; record it and go on
+                if is_disk_full(e):  # every later call would fail alike: stop the batch
+                    raise
                 result = CallFailure(
                     result.source.path,
                     result.source.call_id,
@@ -307,14 +354,11 @@ def _api_for_dask_workers() -> Iterator[None]:
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if PREFECT_API_URL.value():
+    api_url = ensure_server()
+    if api_url is None:
         yield
         return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
-    server.start()
-    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
         yield
 
 
@@ -347,4 +391,6 @@ def run_nightly(
 
         with _api_for_dask_workers():
             return nightly_batch.with_options(task_runner=DaskTaskRunner(address=address))(**params)
+    # Prefect's temporary server (no PREFECT_API_URL) started here, so that it dies with this process
+    ensure_server()
     return nightly_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=n))(**params)

@@ -1,6 +1,7 @@
 """The `rescore` flow: apply a scorecard version to every stored call from its stored events and metrics.
 
-No audio and no ASR (the stored rows are rebuilt as scoring input by callqa.pipeline.rescoring).
+No audio and no ASR (the stored rows are rebuilt as scoring input by callqa.pipeline.rescoring);
+unscorable calls (callqa.pipeline.scorability) are skipped, as when they were processed.
 The scorecard is validated before the database is opened, and results land in one transaction, so
 an invalid scorecard or a crash changes nothing.
 """
@@ -30,6 +31,8 @@ def rescore(db_path: str, scorecard: str, all_languages: bool = False) -> dict[s
         store.register_scorecard(con, card, source)
         t_load = time.perf_counter()
         contexts = load_contexts(con)
+        row = con.execute("SELECT count(*) FROM calls WHERE scorable_status = 'unscorable'").fetchone()
+        unscorable = int(row[0]) if row else 0
         t_score = time.perf_counter()
         scored = rescore_contexts(card, contexts, all_languages)
         t_write = time.perf_counter()
@@ -40,8 +43,9 @@ def rescore(db_path: str, scorecard: str, all_languages: bool = False) -> dict[s
     summary = {
         "scorecard_id": card.id,
         "version": card.version,
-        "calls_stored": len(contexts),
+        "calls_stored": len(contexts) + unscorable,
         "calls_scored": len(scored),
+        "unscorable": unscorable,  # not graded, as when they were processed
         "flagged": sum(1 for _, s in scored if s.flagged),
         "grades": {g: sum(1 for _, s in scored if s.grade == g) for g in ("excellent", "good", "fair", "poor", "na")},
         "load_s": round(t_score - t_load, 3),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ class WhisperASR:
         """For the calls.models column, e.g. "whisper base (pypi-package:...) int8 cpu"."""
         return f"whisper {self.resolved.name} ({self.resolved.source}) {self.compute_type} {self.device}"
 
-    def _options(self, language: str | None, settings: ASRSettings) -> dict[str, Any]:
+    def _options(self, language: str | None, settings: ASRSettings, vocabulary: Sequence[str] = ()) -> dict[str, Any]:
         opts: dict[str, Any] = {
             "language": language,
             "beam_size": settings.beam_size,
@@ -68,7 +68,14 @@ class WhisperASR:
             "hallucination_silence_threshold": settings.hallucination_silence_threshold,
         }
         if settings.vad_filter:
-            opts["vad_parameters"] = {"min_silence_duration_ms": settings.vad_min_silence_ms}
+            opts["vad_parameters"] = {
+                "min_silence_duration_ms": settings.vad_min_silence_ms,
+                "speech_pad_ms": settings.vad_speech_pad_ms,
+                "threshold": settings.vad_threshold,
+            }
+        if vocabulary:
+            # Whisper reads either as text it has just heard: each speech chunk is decoded after it
+            opts[settings.vocabulary_as] = ", ".join(vocabulary)
         return opts
 
     def transcribe_channel(
@@ -77,8 +84,9 @@ class WhisperASR:
         channel: int,
         language: str | None,
         settings: ASRSettings,
+        vocabulary: Sequence[str] = (),
     ) -> tuple[list[Segment], str, float]:
-        """Transcribe one channel of 16 kHz float32 audio.
+        """Transcribe one channel of 16 kHz float32 audio; `vocabulary`: names Whisper should expect.
 
         Returns (segments, language, language_probability). When `language` is None it is detected
         here; if nothing was transcribed the detection is meaningless (Whisper names a language even
@@ -90,7 +98,7 @@ class WhisperASR:
         if samples.size < _MIN_SAMPLES:
             return [], language or "", 1.0 if language else 0.0
 
-        opts = self._options(language, settings)
+        opts = self._options(language, settings, vocabulary)
         if settings.batch_size > 0:
             from faster_whisper import BatchedInferencePipeline
 

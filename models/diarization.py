@@ -12,9 +12,10 @@ of first speech), so everything downstream is the same whichever ran.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from pyannote.core import Annotation
@@ -53,7 +54,7 @@ def relabel(annotation: Annotation) -> Annotation:
     first: dict[str, float] = {}
     for seg, _, lab in annotation.itertracks(yield_label=True):
         first[lab] = min(first.get(lab, seg.start), seg.start)
-    order = {lab: f"SPEAKER_{i:02d}" for i, lab in enumerate(sorted(first, key=first.get))}
+    order = {lab: f"SPEAKER_{i:02d}" for i, lab in enumerate(sorted(first, key=first.__getitem__))}
     out = Annotation(uri=annotation.uri)
     for seg, track, lab in annotation.itertracks(yield_label=True):
         out[seg, track] = order[lab]
@@ -81,7 +82,7 @@ def find_pyannote_pipeline(search_dirs: list[Path]) -> Path | None:
 
 @dataclass
 class PyannoteDiarizer:
-    pipeline: object
+    pipeline: Callable[..., Any]  # pyannote.audio.Pipeline (untyped); its result's type is checked below
     description: str
     method: str = "pyannote"
 
@@ -157,9 +158,17 @@ class PyannoteDiarizer:
             raise ModelUnavailable(None, f"pyannote pipeline returned {type(out).__name__}, not an Annotation")
         return relabel(ann)
 
-    def diarize(self, waveform: np.ndarray, **kwargs) -> tuple[Annotation, list[tuple[float, float]]]:
+    def diarize(
+        self,
+        waveform: np.ndarray,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> tuple[Annotation, list[tuple[float, float]]]:
         # pyannote's pipeline exposes no per-turn confidence: every turn counts as attributed
-        return self(waveform, **kwargs), []
+        ann = self(waveform, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)
+        return ann, []
 
 
 # --------------------------------------------------------------------------- choosing one

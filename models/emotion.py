@@ -15,7 +15,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from callqa.models.getter import ResolvedModel, resolve_generic
 from callqa.models.quiet import no_progress_bars
 from callqa.pipeline.textmatch import normalize
 from callqa.pipeline.types import SAMPLE_RATE, ConfigError, ModelUnavailable
+
+if TYPE_CHECKING:  # torch is imported when a model is loaded, not with this module
+    import torch
 
 # Valence of common emotion-model label names (GoEmotions, Ekman, SST/sentiment heads, IEMOCAP
 # "ang/hap/neu/sad"), so a classifier's distribution also yields a -1..1 sentiment.
@@ -144,7 +147,7 @@ class LexiconSentiment:
         self._vader: Any = None
         self._snownlp: Any = None
 
-    def _vader_analyzer(self):
+    def _vader_analyzer(self) -> Any:  # vaderSentiment ships no types
         with self._lock:
             if self._vader is None:
                 try:
@@ -156,7 +159,7 @@ class LexiconSentiment:
                 self._vader = SentimentIntensityAnalyzer()
             return self._vader
 
-    def _snow(self):
+    def _snow(self) -> Any:  # the snownlp.sentiment module; snownlp ships no types
         # SnowNLP loads its segmenter and Bayes model at import (~6 s): only when a Mandarin call comes.
         with self._lock:
             if self._snownlp is None:
@@ -263,7 +266,7 @@ class TransformersEmotion:
     def method(self) -> str:
         return f"model:{self.kind}:{self.name}"
 
-    def _probs(self, logits) -> list[dict[str, float]]:
+    def _probs(self, logits: torch.Tensor) -> list[dict[str, float]]:
         t = self._torch
         p = t.sigmoid(logits) if self.multi_label else t.softmax(logits, dim=-1)
         return [dict(zip(self.labels, row)) for row in p.float().cpu().numpy().tolist()]

@@ -192,7 +192,8 @@ def convert_checkpoint(src: str | Path, dest: str | Path, float16: bool = True) 
         for k, v in state.items()
         if k.startswith(("lstm.", "linear."))
     }
-    np.savez_compressed(dest, **arrays)
+    # numeric arrays only, so no pickling; naming allow_pickle also keeps mypy from matching **arrays to it
+    np.savez_compressed(dest, allow_pickle=False, **arrays)
     return digest
 
 

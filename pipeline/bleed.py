@@ -155,11 +155,11 @@ def apply_mute(x: np.ndarray, mask: np.ndarray) -> None:
         g = np.ones(hi - lo, np.float32)
         for a, b in spans[i : j + 1]:
             g[a - lo : b - lo] = 0.0
-        g = np.convolve(g, kernel, mode="same")
+        ramped = np.convolve(g, kernel, mode="same")
         # np.convolve pads with zeros: its edge samples are only right at the channel's own ends
         a0 = 0 if lo == 0 else _RAMP
-        b0 = len(g) if hi == n else len(g) - _RAMP
-        x[lo + a0 : lo + b0] *= g[a0:b0]
+        b0 = len(ramped) if hi == n else len(ramped) - _RAMP
+        x[lo + a0 : lo + b0] *= ramped[a0:b0]
         i = j + 1
 
 

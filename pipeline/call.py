@@ -1,6 +1,7 @@
 """One call through every stage, in the README's order:
 
-discover/sidecar → decode → bleed → hold scan → transcribe → speakers → roles → detect → score → redact
+discover/sidecar → decode → bleed → hold scan → transcribe → speakers → roles → detect → scorability → score
+→ redact
 
 Plain functions with no Prefect in them, so tests and benchmarks can run a call without a flow;
 the flow wraps `process_call` in a task. Models are loaded once into a Toolkit (callqa.pipeline.toolkit)
@@ -21,10 +22,11 @@ from callqa.pipeline.discover import metadata_error
 from callqa.pipeline.linescan import drop_words_in_spans, muted, scan_line
 from callqa.pipeline.redact import apply_redaction
 from callqa.pipeline.roles import assign_roles, detect_role_evidence, needs_evidence
-from callqa.pipeline.scoring import ScoringContext, cards_for_language, score_call
+from callqa.pipeline.scorability import assess, grade_all
+from callqa.pipeline.scoring import ScoringContext, cards_for_language
 from callqa.pipeline.speakers import utterances_by_channel
 from callqa.pipeline.toolkit import Toolkit
-from callqa.pipeline.transcribe import transcribe
+from callqa.pipeline.transcribe import call_vocabulary, transcribe
 from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallSource
 
 
@@ -80,7 +82,10 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
         with muted(audio, music):
             with stage("transcribe"):
                 language_hint = source.metadata.get("language") or kit.settings.models.asr.language
-                transcript = transcribe(audio, kit.asr, kit.settings.models.asr, language=language_hint)
+                vocabulary = call_vocabulary(kit.settings, source.metadata, source.path)
+                transcript = transcribe(
+                    audio, kit.asr, kit.settings.models.asr, language=language_hint, vocabulary=vocabulary
+                )
                 transcript, _ = drop_words_in_spans(transcript, scan.music_spans)
 
             with stage("speakers"):
@@ -89,7 +94,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
                     # hold music must not become a "speaker"
                     diarization = run_diarization(kit.diarizer, audio.channels[0], dia, uri=source.call_id)
                     annotation, uncertain = diarization.annotation, diarization.uncertain
-                    utterances = utterances_from_diarization(transcript, annotation)
+                    utterances = utterances_from_diarization(transcript, annotation, uncertain)
                 else:
                     utterances = utterances_by_channel(transcript, audio.n_channels)
 
@@ -115,11 +120,25 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
             source.call_id, audio, scan, utterances, transcript.language, roles, annotation, kit, stage=stage
         )
 
+        # A recording that cannot show how the agent did (cut short, a clip, a tone, one party's leg) is
+        # not graded; the agent's leg alone is graded on what it shows (callqa.pipeline.scorability).
+        with stage("scorability"):
+            scorability = assess(
+                audio.duration_s,
+                audio.warnings,
+                found.utterances,
+                found.events,
+                roles,
+                kit.settings.scorability,
+                single_track=audio.n_channels == 1,
+                diarized=annotation is not None,
+            )
+
         with stage("score"):
             ctx = ScoringContext(
                 events=found.events, duration_s=audio.duration_s, roles_known=bool(roles.mapping), metrics=found.metrics
             )
-            scores = [score_call(card, ctx) for card in cards_for_language(kit.scorecards, transcript.language)]
+            scores = grade_all(cards_for_language(kit.scorecards, transcript.language), ctx, scorability)
 
         result = CallResult(
             source=source,
@@ -137,6 +156,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
             roles=roles,
             timings=stage.timings,
             warnings=list(audio.warnings),
+            scorability=scorability,
         )
         # PII leaves the worker already redacted (unless turned off): the writer never sees raw text.
         with stage("redact"):

@@ -75,7 +75,7 @@ def decode(path: str | Path, target_sr: int = SAMPLE_RATE, max_channels: int = 2
 
     with container:
         if not container.streams.audio:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            kinds: list[str] = sorted({s.type for s in container.streams}) or ["none"]
             raise AudioError(path, f"no audio stream (streams found: {', '.join(kinds)})")
         stream = container.streams.audio[0]
         warnings: list[str] = []
@@ -221,7 +221,7 @@ class _Resampler:
             if msg not in self.warnings:
                 self.warnings.append(msg)
             return blocks
-        if self._sig != sig:
+        if self._sig != sig or self._r is None:  # flush() clears both together; the test narrows _r
             blocks.extend(self.flush())
             self._r = av.AudioResampler(format="fltp", layout=None, rate=self.target_sr, options=RESAMPLER_OPTIONS)
             self._sig = sig
@@ -285,5 +285,5 @@ class _Output:
         np.clip(used, -1.0, 1.0, out=used)
         if self.n < 0.9 * self.buf.shape[1]:
             used = used.copy()  # release a badly overestimated buffer
-        self.buf = None  # type: ignore[assignment]
+        self.buf = None
         return [used[i] for i in range(self.n_channels)]

@@ -9,6 +9,7 @@ channel) is what the overtalk detector (callqa.pipeline.detectors.overtalk) comp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,20 +79,43 @@ def word_speakers(words: list[Word], timelines: dict[str, Spans]) -> list[str]:
 
 
 def utterances_from_diarization(
-    transcript: Transcript, annotation: Annotation, max_gap_s: float = 1.5
+    transcript: Transcript,
+    annotation: Annotation,
+    uncertain: Sequence[tuple[float, float]] = (),
+    max_gap_s: float = 1.5,
+    min_pause_s: float = 0.2,
 ) -> list[Utterance]:
-    """Words → speakers by maximal overlap; a new utterance at every speaker change or long pause."""
+    """Words → speakers by maximal overlap; a new utterance at every speaker change or long pause,
+    and at a pause (min_pause_s) where a turn the diarizer could not attribute (`uncertain`) begins
+    or ends. Without a pause the words stay together: "thank you" is not cut in two where an
+    uncertain span's edge, from the VAD's frames, falls between Whisper's word times.
+
+    An unattributed turn kept apart is what lets the roles stage see that a cue said there is
+    uncertain: merged into the same voice's next turn, it would lend that turn its opening
+    position (on the aws-lca Auto_Repairs_49 mono mix the customer's "hi, Terry, my name is
+    Suzanne" then read as the greeting and swapped the roles)."""
     words = sorted(transcript.words, key=lambda w: (w.start, w.end))
     if not words:
         return []
     labels = word_speakers(words, speaker_timelines(annotation))
+    where = [_span_of((w.start + w.end) / 2, uncertain) for w in words]
     runs: list[tuple[str, list[Word]]] = []
-    for w, lab in zip(words, labels):
-        if runs and runs[-1][0] == lab and w.start - max(x.end for x in runs[-1][1][-3:]) <= max_gap_s:
+    for i, (w, lab) in enumerate(zip(words, labels)):
+        if (
+            runs
+            and runs[-1][0] == lab
+            and (where[i] == where[i - 1] or w.start - words[i - 1].end < min_pause_s)
+            and w.start - max(x.end for x in runs[-1][1][-3:]) <= max_gap_s
+        ):
             runs[-1][1].append(w)
         else:
             runs.append((lab, [w]))
     return [utterance_of(lab, None, ws, i) for i, (lab, ws) in enumerate(runs)]
+
+
+def _span_of(t: float, spans: Sequence[tuple[float, float]], slack_s: float = 0.1) -> int | None:
+    """Index of the span around time t (Whisper's word edges stray ~0.1 s past the VAD's), else None."""
+    return next((i for i, (s, e) in enumerate(spans) if s - slack_s <= t <= e + slack_s), None)
 
 
 def timelines_from_utterances(utterances: list[Utterance], join_gap_s: float = 0.3) -> dict[str, Spans]:

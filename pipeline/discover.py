@@ -1,14 +1,21 @@
 """discover: find the recordings in a folder and give each call its identity and metadata.
 
 A call's id is the SHA-256 of its bytes, so a rerun recognises what is already stored and a
-renamed or copied file is not processed twice. Within one scan, byte-identical files are reduced
-to the first one (in sorted path order); the others are reported in `Discovery.duplicates`.
+renamed or copied file is not processed twice. Within one scan, byte-identical files are one call:
+the first copy (in sorted path order) whose metadata is valid is kept, so a broken sidecar on one
+copy never drops the call; the others are reported in `Discovery.duplicates`.
 
 Metadata, all optional, from two places (a sidecar wins over the manifest, field by field):
 - a sidecar `<stem>.json` beside the recording (`call.wav` -> `call.json`), a JSON object;
 - a `manifest.csv` in the input folder with a `file` column (path relative to the folder, or a
   bare file name, which then applies to every recording of that name) and any of the
   `METADATA_FIELDS` columns; other columns are kept as they are. Empty cells are ignored.
+
+Metadata is untrusted input. The documented fields (`METADATA_FIELDS`) are validated; any other
+field is kept as free-form metadata (stored in `calls.metadata`, redacted like transcripts when
+redaction is on). Keys that callqa itself writes (`INTERNAL_KEYS`, and any key starting with "_")
+are never taken from a sidecar or manifest: such a key is dropped with a warning naming the file,
+so that e.g. `{"redacted_audio": "/etc/shadow"}` cannot point the report at a file.
 
 One bad sidecar (or manifest row) must not stop a batch: discover does not raise for it. Instead
 that call's metadata is only `{SIDECAR_ERROR: "<file>: <problem>", SIDECAR_PATH: "<file>"}`, and
@@ -34,9 +41,20 @@ from callqa.pipeline.types import CallSource, ConfigError
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.csv"
-METADATA_FIELDS = ("agent_id", "queue", "customer_id", "started_at", "direction", "language", "channel_map")
+METADATA_FIELDS = (
+    "agent_id",
+    "queue",
+    "customer_id",
+    "started_at",
+    "direction",
+    "language",
+    "channel_map",
+    "agent_channel",
+)
 SIDECAR_ERROR = "_sidecar_error"  # "<file>: <problem>"
 SIDECAR_PATH = "_sidecar_path"  # the file the problem is in (sidecar or manifest)
+# Set by the pipeline (callqa.pipeline.redact) and trusted by the report: never from a sidecar.
+INTERNAL_KEYS = frozenset({"redacted_audio", "redaction"})
 DIRECTIONS = ("inbound", "outbound", "internal")
 ROLES = ("agent", "customer")
 _CHUNK = 1 << 20
@@ -63,6 +81,15 @@ class Discovery:
     sources: list[CallSource]
     duplicates: list[Duplicate] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    warnings: list[str] = field(default_factory=list)  # "<file>: <what was ignored>", also logged
+
+    def duplicate_groups(self) -> list[dict[str, Any]]:
+        """One entry per call found under several names: the file kept and the files with the same audio."""
+        groups: dict[str, dict[str, Any]] = {}
+        for d in self.duplicates:
+            groups.setdefault(d.call_id, {"call_id": d.call_id, "kept": d.same_as, "same_audio": []})
+            groups[d.call_id]["same_audio"].append(d.path)
+        return list(groups.values())
 
 
 def discover(input_dir: str | Path, extensions: list[str], recursive: bool = True) -> list[CallSource]:
@@ -83,7 +110,7 @@ def scan(input_dir: str | Path, extensions: list[str], recursive: bool = True) -
     used_rows: set[str] = set()
 
     result = Discovery(sources=[])
-    seen: dict[str, str] = {}
+    copies: dict[str, list[tuple[Path, int]]] = {}  # call_id -> its files, in path order
     for path in _audio_files(root, exts, recursive):
         try:
             size = path.stat().st_size
@@ -94,17 +121,33 @@ def scan(input_dir: str | Path, extensions: list[str], recursive: bool = True) -
             log.warning("cannot read %s: %s", path, e)
             result.unreadable.append((str(path), f"cannot read: {e.strerror or e}"))
             continue
-        if call_id in seen:
-            log.info("skipping %s: same bytes as %s", path, seen[call_id])
-            result.duplicates.append(Duplicate(str(path), call_id, seen[call_id]))
-            continue
-        seen[call_id] = str(path)
-        metadata = _metadata_for(path, root, manifest, used_rows)
+        copies.setdefault(call_id, []).append((path, size))
+
+    for call_id, files in copies.items():
+        found = [(p, size, _metadata_for(p, root, manifest, used_rows, result.warnings)) for p, size in files]
+        kept = next((f for f in found if SIDECAR_ERROR not in f[2]), found[0])
+        path, size, metadata = kept
         result.sources.append(CallSource(path=str(path), call_id=call_id, size_bytes=size, metadata=metadata))
+        for other, _, meta in found:
+            if other == path:
+                continue
+            log.info("skipping %s: same bytes as %s", other, path)
+            result.duplicates.append(Duplicate(str(other), call_id, str(path)))
+            if SIDECAR_ERROR in meta and SIDECAR_ERROR not in metadata:
+                _warn(result.warnings, f"{meta[SIDECAR_ERROR]} (ignored: the same audio is stored from {path})")
+            elif meta != metadata and SIDECAR_ERROR not in meta:
+                _warn(result.warnings, f"{other}: same audio as {path}, whose metadata is the one stored")
+    result.sources.sort(key=lambda s: Path(s.path).relative_to(root).as_posix())
+    result.duplicates.sort(key=lambda d: Path(d.path).relative_to(root).as_posix())
 
     for key in manifest.rows.keys() - used_rows:
         log.warning("%s: row for %r matches no recording", manifest.path, key)
     return result
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    log.warning("%s", message)
+    warnings.append(message)
 
 
 def metadata_error(source: CallSource) -> ConfigError | None:
@@ -166,14 +209,16 @@ def _read_manifest(path: Path) -> _Manifest:
     return _Manifest(path, rows, line_of)
 
 
-def _metadata_for(audio: Path, root: Path, manifest: _Manifest, used_rows: set[str]) -> dict[str, Any]:
+def _metadata_for(
+    audio: Path, root: Path, manifest: _Manifest, used_rows: set[str], warnings: list[str]
+) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     rel = audio.relative_to(root).as_posix()
     key = rel if rel in manifest.rows else audio.name if audio.name in manifest.rows else None
     if key is not None:
         used_rows.add(key)
         try:
-            meta.update(_normalise(manifest.rows[key]))
+            meta.update(_normalise(_untrusted(manifest.rows[key], f"{manifest.path} ({key})", warnings)))
         except ValueError as e:
             return _err(manifest.path, f"line {manifest.line_of[key]} ({key}): {e}")
 
@@ -188,10 +233,21 @@ def _metadata_for(audio: Path, root: Path, manifest: _Manifest, used_rows: set[s
         if not isinstance(data, dict):
             return _err(sidecar, f"sidecar must be a JSON object, not {type(data).__name__}")
         try:
-            meta.update(_normalise(data))
+            meta.update(_normalise(_untrusted(data, str(sidecar), warnings)))
         except ValueError as e:
             return _err(sidecar, str(e))
     return meta
+
+
+def _untrusted(raw: dict[str, Any], where: str, warnings: list[str]) -> dict[str, Any]:
+    """The fields a sidecar or manifest may set: keys callqa writes itself are dropped, with a warning."""
+    out = {}
+    for k, v in raw.items():
+        if k in INTERNAL_KEYS or k.startswith("_"):
+            _warn(warnings, f"{where}: ignored {k!r}: set by callqa itself, never read from metadata")
+            continue
+        out[k] = v
+    return out
 
 
 def _err(path: Path, message: str) -> dict[str, str]:

@@ -8,20 +8,47 @@ redaction on (the default) the raw text never reaches the writer or DuckDB: utte
 word (each word inside a PII span becomes the type token, its timing kept), event evidence and every
 string in event data, and criterion rationales. Optionally it writes a redacted audio copy with the
 PII word spans silenced or beeped.
+
+Call metadata (sidecar / manifest) is treated by `redact_sources` in the flow, before a call is sent to
+a worker: `customer_id` becomes a keyed pseudonym (HMAC-SHA256 under a secret key kept outside the
+database), so that the same customer gets the same value in every run and repeat-contact joins still
+work, but the database alone does not give the id back, not even by trying every id of a short
+numbering scheme; every free-text field is redacted like a transcript. `agent_id`, `queue` and the
+validated fields (dates, direction, language, channel map) are kept as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from callqa.pipeline.discover import INTERNAL_KEYS, METADATA_FIELDS, SIDECAR_ERROR
 from callqa.pipeline.pii import PIISpan, RedactionOptions, find_pii, redact_text
 from callqa.pipeline.speakers import join_with_offsets
-from callqa.pipeline.types import CallQAError, CallResult, CallScore, DecodedAudio, Event, Utterance
+from callqa.pipeline.types import (
+    CallQAError,
+    CallResult,
+    CallScore,
+    CallSource,
+    ConfigError,
+    DecodedAudio,
+    Event,
+    Utterance,
+)
+
+log = logging.getLogger(__name__)
+
+PSEUDONYM_KEY_ENV = "CALLQA_PSEUDONYM_KEY"  # the key itself (a secret store's way), instead of a key file
+PSEUDONYM_PREFIX = "cid_"
 
 
 class RedactionError(CallQAError):
@@ -231,3 +258,108 @@ def apply_redaction(result: CallResult, settings: Any, audio: DecodedAudio | Non
         write_redacted_audio(audio, spans, out, mode=settings.audio, pad_s=settings.audio_pad_s)
         meta["redacted_audio"] = str(out.resolve())
     return replace(red, source=replace(red.source, metadata=meta))
+
+
+# ------------------------------------------------------------------------------------------------
+# call metadata
+
+
+def default_key_file() -> Path:
+    """~/.config/callqa/pseudonym.key (or under $XDG_CONFIG_HOME): outside any database folder."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "callqa" / "pseudonym.key"
+
+
+def load_pseudonym_key(key_file: str | Path | None = None) -> bytes:
+    """The customer_id pseudonym key: $CALLQA_PSEUDONYM_KEY, else the key file, created (0600) on first use.
+
+    Losing the key means new runs give the same customer a new pseudonym: back it up with the database."""
+    env = os.environ.get(PSEUDONYM_KEY_ENV)
+    if env:
+        return env.encode("utf-8")
+    path = Path(key_file).expanduser() if key_file else default_key_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            # O_EXCL: two runs starting at once must not both create (and one overwrite) the key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            log.warning("created the customer_id pseudonym key %s: back it up with the database", path)
+        text = path.read_text(encoding="ascii").strip()
+        if path.stat().st_mode & 0o077:
+            log.warning("%s: the pseudonym key is readable by other users (chmod 600 it)", path)
+        key = bytes.fromhex(text)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(path, f"cannot use the customer_id pseudonym key: {e}") from e
+    if len(key) < 16:
+        raise ConfigError(path, "the customer_id pseudonym key is shorter than 16 bytes")
+    return key
+
+
+def pseudonymise(value: str, key: bytes) -> str:
+    """A customer id as stored: the same id and key always give the same 80-bit pseudonym."""
+    digest = hmac.new(key, str(value).strip().encode("utf-8"), hashlib.sha256).hexdigest()
+    return PSEUDONYM_PREFIX + digest[:20]
+
+
+# validated to fixed forms, or identifiers of the contact centre's own staff and queues: not free text
+_NOT_FREE_TEXT = frozenset(METADATA_FIELDS) - {"customer_id"}
+
+
+def redact_metadata(
+    meta: dict[str, Any], opts: RedactionOptions, customer_id: str, key: Callable[[], bytes]
+) -> dict[str, Any]:
+    """Metadata as it may be stored: customer_id per `customer_id` (pseudonymise | drop | keep), free text redacted."""
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if k == "customer_id" and v not in (None, ""):
+            if customer_id == "drop":
+                continue
+            out[k] = pseudonymise(v, key()) if customer_id == "pseudonymise" else v
+        elif k in _NOT_FREE_TEXT or k in INTERNAL_KEYS or k.startswith("_"):
+            out[k] = v
+        else:
+            out[k] = _redact_free(v, opts)
+    return out
+
+
+def _redact_free(v: Any, opts: RedactionOptions) -> Any:
+    if isinstance(v, str):
+        return redact_text(v, opts)[0]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        # an account or card number given as a JSON number
+        red = redact_text(str(v), opts)[0]
+        return v if red == str(v) else red
+    if isinstance(v, dict):
+        return {k: _redact_free(x, opts) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_redact_free(x, opts) for x in v]
+    return v
+
+
+def redact_sources(sources: Sequence[CallSource], settings: Any) -> list[CallSource]:
+    """The calls with their metadata as it may be stored, per `settings` (RedactionSettings).
+
+    Run by the flow before any call leaves for a worker, so raw customer ids never reach a worker,
+    a staging file or the database. The key is read only when some call has a customer_id."""
+    if not settings.enabled:
+        return list(sources)
+    opts = options_from_settings(settings)
+    cached: list[bytes] = []
+
+    def key() -> bytes:
+        if not cached:
+            cached.append(load_pseudonym_key(settings.pseudonym_key_file))
+        return cached[0]
+
+    out = []
+    for s in sources:
+        if SIDECAR_ERROR in s.metadata:  # only the error: the call fails before anything is stored
+            out.append(s)
+            continue
+        out.append(replace(s, metadata=redact_metadata(s.metadata, opts, settings.customer_id, key)))
+    return out

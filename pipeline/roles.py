@@ -22,7 +22,7 @@ from typing import Any
 
 from callqa.pipeline.spans import overlap
 from callqa.pipeline.speakers import speaker_for_channel
-from callqa.pipeline.types import ConfigError, Event, RoleDecision, Utterance
+from callqa.pipeline.types import ConfigError, Event, Role, RoleDecision, Utterance
 
 _ROLES = {"agent", "customer"}
 
@@ -152,7 +152,7 @@ def decide_by_evidence(
     agent = ranked[0]
     margin = score[agent] - score[ranked[1]]
     confidence = round(1.0 / (1.0 + math.exp(-margin)), 3)
-    mapping = {s: ("agent" if s == agent else "customer") for s in score}
+    mapping: dict[str, Role] = {s: ("agent" if s == agent else "customer") for s in score}
     kinds = sorted({c.split("@")[0].split("(")[0] for c in cues[agent]})
     return RoleDecision(mapping=mapping, confidence=confidence, method="evidence:" + "+".join(kinds or ["none"]))
 

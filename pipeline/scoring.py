@@ -31,7 +31,10 @@ from callqa.pipeline.types import CallScore, ConfigError, CriterionResult, Event
 
 GRADE_ORDER = ("poor", "fair", "good", "excellent")
 
-PASS, FAIL, NA = "pass", "fail", "na"
+Outcome = Literal["pass", "fail", "na"]  # CriterionResult.result
+PASS: Outcome = "pass"
+FAIL: Outcome = "fail"
+NA: Outcome = "na"
 
 
 def _known_event(v: str) -> str:
@@ -120,13 +123,18 @@ def _rule_kind(v: object) -> str:
             if key in v:
                 return tag
         return "Event"
-    return {AllRule: "All", AnyRule: "Any", NotRule: "Not", MetricRule: "Metric"}.get(type(v), "Event")
+    tags: dict[type, str] = {AllRule: "All", AnyRule: "Any", NotRule: "Not", MetricRule: "Metric"}
+    return tags.get(type(v), "Event")
 
 
 # The discriminator picks the rule kind from its keys, so a mistake is reported once, against the
 # kind the author meant, instead of once per possible kind.
 Rule = Annotated[
-    Annotated[EventRule, Tag("Event")] | Annotated[MetricRule, Tag("Metric")] | Annotated[AllRule, Tag("All")] | Annotated[AnyRule, Tag("Any")] | Annotated[NotRule, Tag("Not")],
+    Annotated[EventRule, Tag("Event")]
+    | Annotated[MetricRule, Tag("Metric")]
+    | Annotated[AllRule, Tag("All")]
+    | Annotated[AnyRule, Tag("Any")]
+    | Annotated[NotRule, Tag("Not")],
     Discriminator(_rule_kind),
 ]
 AllRule.model_rebuild()
@@ -278,7 +286,7 @@ class ScoringContext:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # pass | fail | na
+    outcome: Outcome
     evidence: tuple[str, ...]
     rationale: str
 
@@ -299,6 +307,7 @@ def _data_matches(e: Event, where: dict[str, Any]) -> bool:
 
 def _eval_event_rule(rule: EventRule, ctx: ScoringContext) -> Verdict:
     etype = rule.event or rule.absent
+    assert etype is not None  # EventRule._consistent: exactly one of the two is set
     of_type = ctx.by_type.get(etype, [])
     matches = of_type
     role_note = ""
@@ -353,7 +362,7 @@ def evaluate(rule: Any, ctx: ScoringContext) -> Verdict:
         return _eval_metric_rule(rule, ctx)
     if isinstance(rule, NotRule):
         v = evaluate(rule.not_, ctx)
-        flipped = {PASS: FAIL, FAIL: PASS, NA: NA}[v.outcome]
+        flipped: Outcome = {PASS: FAIL, FAIL: PASS, NA: NA}[v.outcome]
         return Verdict(flipped, v.evidence, f"not ({v.rationale})")
     is_all = isinstance(rule, AllRule)
     subs = [evaluate(r, ctx) for r in (rule.all if is_all else rule.any)]

@@ -108,10 +108,10 @@ def bulk_load(con: duckdb.DuckDBPyConnection, files: Iterable[str | Path]) -> li
     between commit and cleanup) stores nothing twice. Loaded and skipped files are deleted after
     the commit.
     """
-    files = [Path(f) for f in files]
-    if not files:
+    paths = [Path(f) for f in files]
+    if not paths:
         return []
-    file_list = "[" + ", ".join(f"'{_sql_path(f)}'" for f in files) + "]"
+    file_list = "[" + ", ".join(f"'{_sql_path(f)}'" for f in paths) + "]"
     src = f"read_parquet({file_list}, union_by_name = true)"
     con.execute("BEGIN TRANSACTION")
     try:
@@ -137,6 +137,6 @@ def bulk_load(con: duckdb.DuckDBPyConnection, files: Iterable[str | Path]) -> li
     except Exception:
         con.execute("ROLLBACK")
         raise
-    for f in files:
+    for f in paths:
         f.unlink(missing_ok=True)
     return new_ids

@@ -1,4 +1,4 @@
-"""The store stage: DuckDB schema, the single writer, and read-only access for analysts.
+"""The store stage: DuckDB schema, the single writer, and read-only access for callqa's own readers.
 
 Only the flow's writer opens the database for writing, and every call is written in one
 transaction: a crash or a bad row never leaves half a call behind, and rows already stored are
@@ -7,6 +7,7 @@ never touched by a later failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -24,18 +25,16 @@ from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallScor
 
 MIGRATIONS_PACKAGE = "callqa.config"
 
-# Statement types an analyst may run through `callqa sql`. Everything else (INSERT, DELETE,
-# UPDATE, CREATE, DROP, ALTER, COPY, ATTACH, SET, CALL, PRAGMA, ...) is refused before it reaches
-# DuckDB; the connection is read-only as well, so a statement that slips past still cannot write.
-_READ_ONLY_TYPES = {"SELECT", "EXPLAIN"}
-
 
 class StoreError(CallQAError):
     stage = "store"
 
 
-class ReadOnlyViolation(StoreError):
-    """An analyst's SQL tried to write, or to reach outside the database."""
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    # A COMMIT that failed (disk full) has already ended the transaction: ROLLBACK would then raise
+    # "no transaction is active" and hide the real error.
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
 
 
 def _now() -> datetime:
@@ -76,7 +75,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the database; the writer (read_only=False) creates and migrates it."""
+    """Open the database; the writer (read_only=False) creates and migrates it.
+
+    read_only=True is for callqa's own fixed SQL; SQL a person wrote goes through
+    `callqa.workspace.sandbox.connect_analyst`, which also keeps it away from files and the network.
+    """
     db_path = Path(db_path)
     if read_only:
         if not db_path.exists():
@@ -113,10 +116,29 @@ def start_run(
 ) -> str:
     run_id = uuid.uuid4().hex
     con.execute(
-        "INSERT INTO runs (run_id, flow, input_dir, started_at, status, pipeline_version, settings) VALUES (?, ?, ?, ?, 'running', ?, ?)",
-        [run_id, flow, input_dir, _now(), version, json.dumps(settings, default=str)],
+        "INSERT INTO runs (run_id, flow, input_dir, started_at, status, pipeline_version, settings) "
+        "VALUES (?, ?, ?, ?, 'running', ?, ?)",
+        [run_id, flow, input_dir, _now(), version, json.dumps(_no_secrets(settings), default=str)],
     )
     return run_id
+
+
+_SECRET_KEY = re.compile(r"^(.*_)?(token|secret|password|passwd|api_?key|credentials?)$", re.IGNORECASE)
+
+
+def _no_secrets(v: Any) -> Any:
+    # settings leave their secrets out when serialised (config.settings); this keeps any other
+    # secret-looking key out of `runs.settings`, which every analyst can read
+    if isinstance(v, dict):
+        return {k: ("[secret]" if _SECRET_KEY.search(str(k)) else _no_secrets(x)) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_no_secrets(x) for x in v]
+    return v
+
+
+def record_duplicates(con: duckdb.DuckDBPyConnection, run_id: str, groups: list[dict[str, Any]]) -> None:
+    """The run's byte-identical recordings: per call, the file kept and the files with the same audio."""
+    con.execute("UPDATE runs SET duplicates = ? WHERE run_id = ?", [json.dumps(groups), run_id])
 
 
 def close_stale_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -247,8 +269,9 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
         con.execute(
             """INSERT INTO calls (call_id, source_path, file_name, size_bytes, agent_id, queue, customer_id, direction,
                    started_at, duration_s, channels, sample_rate, codec, language, language_probability, role_method,
-                   role_confidence, roles, processed_at, pipeline_version, models, timings, metadata, warnings, status, run_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   role_confidence, roles, processed_at, pipeline_version, models, timings, metadata, warnings, status,
+                   run_id, scorable_status, scorable_reasons)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 src.call_id,
                 src.path,
@@ -276,6 +299,8 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
                 json.dumps(result.warnings),
                 "processed",
                 run_id,
+                result.scorability.status,
+                list(result.scorability.reasons),
             ],
         )
         utt_rows, word_rows = [], []
@@ -349,7 +374,7 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
         con.execute("COMMIT")
         return True
     except Exception:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
 
 
@@ -408,7 +433,7 @@ def replace_scores(
         _insert_df(con, "call_scores", totals)
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
 
 
@@ -441,45 +466,6 @@ def write_failure(con: duckdb.DuckDBPyConnection, failure: CallFailure, run_id: 
 class QueryResult:
     columns: list[str]
     rows: list[tuple]
-
-
-def check_read_only(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
-    """Refuse any statement that is not a query, with a message that names the statement."""
-    own = con is None
-    con = con or duckdb.connect()
-    try:
-        try:
-            statements = con.extract_statements(sql)
-        except duckdb.Error as e:
-            raise StoreError(None, f"SQL does not parse: {e}") from e
-    finally:
-        if own:
-            con.close()
-    if not statements:
-        raise StoreError(None, "no SQL statement given")
-    for st in statements:
-        kind = st.type.name
-        if kind not in _READ_ONLY_TYPES:
-            raise ReadOnlyViolation(
-                None,
-                f"refused: `callqa sql` is read-only and this is a {kind} statement "
-                f"({st.query.strip()[:60]!r}). Only SELECT/WITH/DESCRIBE/SHOW/SUMMARIZE/EXPLAIN are allowed; "
-                "human verdicts go through `callqa review`.",
-            )
-
-
-def query_read_only(db_path: str | Path, sql: str) -> QueryResult:
-    check_read_only(sql)
-    con = connect(db_path, read_only=True)
-    try:
-        try:
-            cur = con.execute(sql)
-        except duckdb.Error as e:
-            raise StoreError(db_path, f"query failed: {e}") from e
-        columns = [d[0] for d in cur.description] if cur.description else []
-        return QueryResult(columns, cur.fetchall())
-    finally:
-        con.close()
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[str] = ()) -> dict[str, int]:

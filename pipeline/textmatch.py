@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import fuzz, process
+
+if TYPE_CHECKING:  # imported on first use: only Chinese text needs it
+    import opencc
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
 
@@ -32,8 +36,21 @@ def is_cjk(ch: str) -> bool:
 
 # --------------------------------------------------------------------------- numerals
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-              "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "幺": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
 _CN_NUM_RUN = re.compile(r"[零〇一幺二两三四五六七八九十百千万亿]+(?:点[零〇一幺二两三四五六七八九]+)?")
 
@@ -96,8 +113,20 @@ def cn_numerals_to_arabic(text: str) -> str:
 
 
 _EN_NUMBERS = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
 }
 _CONTRACTIONS = [
     (re.compile(r"\b(can)'?t\b"), r"\1 not"),
@@ -117,7 +146,7 @@ _CONTRACTIONS = [
 
 
 @lru_cache(maxsize=1)
-def _t2s():  # one converter per process: building it reads OpenCC's dictionaries
+def _t2s() -> opencc.OpenCC:  # one converter per process: building it reads OpenCC's dictionaries
     import opencc
 
     return opencc.OpenCC("t2s")
@@ -261,7 +290,7 @@ class PhraseIndex:
     by_length: dict[int, np.ndarray]
 
     @classmethod
-    def build(cls, lists: dict[str, Sequence[str]], *, min_pinyin_tokens: int = 2) -> "PhraseIndex":
+    def build(cls, lists: Mapping[str, Sequence[str]], *, min_pinyin_tokens: int = 2) -> PhraseIndex:
         phrases, groups, texts, pys, lens = [], [], [], [], []
         for group, plist in lists.items():
             for p in plist:
@@ -281,8 +310,15 @@ class PhraseIndex:
     def __len__(self) -> int:
         return len(self.phrases)
 
-    def match(self, toks: Sequence[str], threshold: float, *, groups: set[str] | None = None,
-              pinyin_threshold: float | None = None, short_cjk: tuple[int, float] = (4, 88.0)) -> dict[str, PhraseMatch]:
+    def match(
+        self,
+        toks: Sequence[str],
+        threshold: float,
+        *,
+        groups: set[str] | None = None,
+        pinyin_threshold: float | None = None,
+        short_cjk: tuple[int, float] = (4, 88.0),
+    ) -> dict[str, PhraseMatch]:
         """Best match per group among windows of n-1..n+2 tokens around each phrase length n.
 
         `short_cjk` = (n, t): Chinese phrases of at most n characters need a score of at least t.
@@ -311,7 +347,9 @@ class PhraseIndex:
         best: dict[str, PhraseMatch] = {}
         best_len: dict[str, int] = {}
 
-        def consider(idx: np.ndarray, queries: list[str], wins: list[str], size: int, cutoff: float, method: str) -> None:
+        def consider(
+            idx: np.ndarray, queries: list[str], wins: list[str], size: int, cutoff: float, method: str
+        ) -> None:
             scores = process.cdist(queries, wins, scorer=fuzz.ratio, score_cutoff=cutoff, dtype=np.float32)
             if not scores.size:
                 return
@@ -330,12 +368,27 @@ class PhraseIndex:
                 n_i = int(self.lengths[i])
                 # prefer the higher score; on a tie the characters over the sounds, then the longer
                 # phrase (its evidence says more: "please hold the line" over "please hold")
-                if cur is None or s > cur.score or (s == cur.score and (
-                        (method == "fuzzy" and cur.method != "fuzzy")
-                        or (method == cur.method and n_i > best_len[g]))):
+                if (
+                    cur is None
+                    or s > cur.score
+                    or (
+                        s == cur.score
+                        and (
+                            (method == "fuzzy" and cur.method != "fuzzy")
+                            or (method == cur.method and n_i > best_len[g])
+                        )
+                    )
+                ):
                     best_len[g] = n_i
-                    best[g] = PhraseMatch(self.phrases[i], s, int(col), int(col) + size - 1,
-                                          join_tokens(toks[int(col) : int(col) + size]), method, g)
+                    best[g] = PhraseMatch(
+                        self.phrases[i],
+                        s,
+                        int(col),
+                        int(col) + size - 1,
+                        join_tokens(toks[int(col) : int(col) + size]),
+                        method,
+                        g,
+                    )
 
         for n, idx in self.by_length.items():
             if groups is not None:

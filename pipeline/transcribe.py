@@ -6,12 +6,14 @@ Stereo call recordings carry one party per channel, so each channel is transcrib
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from callqa.config.settings import ASRSettings
-from callqa.pipeline.types import SAMPLE_RATE, AudioError, DecodedAudio, Segment, Transcript
+from callqa.config.settings import ASRSettings, Settings
+from callqa.pipeline.types import SAMPLE_RATE, AudioError, ConfigError, DecodedAudio, Segment, Transcript
 
 if TYPE_CHECKING:  # keep this module importable without loading faster-whisper
     from callqa.models.asr import WhisperASR
@@ -36,12 +38,42 @@ def dominant_channel(channels: list[np.ndarray]) -> int:
     return int(np.argmax(active.sum(axis=1)))
 
 
-def transcribe(audio: DecodedAudio, asr: WhisperASR, settings: ASRSettings, language: str | None = None) -> Transcript:
+def call_vocabulary(settings: Settings, metadata: Mapping[str, Any], path: str | None = None) -> list[str]:
+    """The names Whisper should expect on this call: models.asr.vocabulary (default, then the call's
+    queue), the detectors' company names, and the sidecar's `vocabulary` (a list, or one string
+    separated by ";" or ","), each once (case ignored), in that order."""
+    vocab = settings.models.asr.vocabulary
+    queue = metadata.get("queue")
+    names = [*vocab.default, *(vocab.queues.get(str(queue), []) if queue is not None else [])]
+    names += settings.detect.text.company_names
+    own = metadata.get("vocabulary")
+    if isinstance(own, str):
+        names += re.split(r"[;,]", own)
+    elif isinstance(own, list) and all(isinstance(x, (str, int, float)) for x in own):
+        names += [str(x) for x in own]
+    elif own is not None:
+        raise ConfigError(path, f"sidecar vocabulary must be a list of names or one string, got {own!r}")
+    out: dict[str, str] = {}
+    for n in names:
+        n = " ".join(n.split())
+        if n and n.casefold() not in out:
+            out[n.casefold()] = n
+    return list(out.values())
+
+
+def transcribe(
+    audio: DecodedAudio,
+    asr: WhisperASR,
+    settings: ASRSettings,
+    language: str | None = None,
+    vocabulary: Sequence[str] = (),
+) -> Transcript:
     """Mono: one pass. Stereo (or more): every channel separately, one language for the whole call.
 
     The language is detected once, on the channel with the most speech, and then forced on the
     other channels: detecting per channel can split a call across languages when one side says
-    little. `language` (or settings.language) skips detection.
+    little. `language` (or settings.language) skips detection. `vocabulary` (call_vocabulary):
+    names Whisper is told to expect.
     """
     if audio.sample_rate != SAMPLE_RATE:
         raise AudioError(audio.path, f"transcribe needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate} Hz")
@@ -58,7 +90,7 @@ def transcribe(audio: DecodedAudio, asr: WhisperASR, settings: ASRSettings, lang
 
     segments: list[Segment] = []
     for ch in order:
-        segs, detected, prob = asr.transcribe_channel(audio.channels[ch], ch, lang, settings)
+        segs, detected, prob = asr.transcribe_channel(audio.channels[ch], ch, lang, settings, vocabulary)
         if lang is None and detected:
             lang, lang_prob = detected, prob
         segments.extend(segs)

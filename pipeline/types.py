@@ -257,6 +257,22 @@ class CallScore:
     criteria: tuple[CriterionResult, ...]
 
 
+ScorableStatus = Literal["scorable", "partial", "unscorable"]
+
+
+@dataclass(frozen=True)
+class Scorability:
+    """Whether a call can be graded (callqa.pipeline.scorability.assess): `unscorable` calls get no scores,
+    `partial` ones (the agent's side alone) are graded on the criteria that side shows; `reasons` say why."""
+
+    status: ScorableStatus = "scorable"
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def graded(self) -> bool:
+        return self.status != "unscorable"
+
+
 @dataclass
 class CallResult:
     """Everything the writer stores for one processed call, in one transaction."""
@@ -276,6 +292,7 @@ class CallResult:
     roles: RoleDecision | None
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # e.g. decode found a truncated file
+    scorability: Scorability = field(default_factory=Scorability)
 
 
 @dataclass(frozen=True)

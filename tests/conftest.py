@@ -14,6 +14,9 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="callqa-prefect-")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+# Review-chain keys (workspace/ledger.py) and other per-user files go to a private folder, never
+# the developer's ~/.config/callqa; subprocesses inherit it.
+os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="callqa-config-"))
 
 
 # --- real data: the shared recordings and transcripts, found through one setting ----------------

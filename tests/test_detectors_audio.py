@@ -102,13 +102,15 @@ SCRIPTS = {
     "interruptions": CallScript(
         [
             _a(
-                "What I can do is book an engineer to come out and look at the line, but the earliest appointment we have is",
+                "What I can do is book an engineer to come out and look at the line, "
+                "but the earliest appointment we have is",
                 gap=0.4,
             ),
             _c("Hang on, I can't wait that long!", gap=0.0, overlap_s=1.2),
             _a("I understand, I'll put you on the list for an earlier slot."),
             _c(
-                "So the thing is, I called last week and the person I spoke to said it would all be sorted by now, and then"
+                "So the thing is, I called last week and the person I spoke to said it would all be sorted by now, "
+                "and then"
             ),
             _a("Sorry, let me stop you there, I need to check your account first.", gap=0.0, overlap_s=1.2),
             _c("Okay."),

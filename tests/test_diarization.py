@@ -83,6 +83,7 @@ def synth_mono(tmp_path_factory):
     return {p.stem: p for p in paths}
 
 
+@pytest.mark.slow  # synthesises two calls (~35 s); the pyannote sample above keeps DER in the quick subset
 def test_offline_diarizer_der_on_synthesised_mono_calls(offline_diarizer, synth_mono):
     for stem, path in synth_mono.items():
         audio = decode(path)
@@ -97,6 +98,7 @@ def test_offline_diarizer_der_on_synthesised_mono_calls(offline_diarizer, synth_
         assert sum(e - s for s, e in uncertain) <= 0.05 * ref.get_timeline().support().duration(), uncertain
 
 
+@pytest.mark.slow  # the synthesised calls above; test_overtalk_names_who_started_and_measures_it stays quick
 def test_overlapped_voices_on_a_mono_call_become_overtalk(offline_diarizer, synth_mono):
     path = synth_mono["parcelway_delivery_complaint_mono"]
     truth = CallTruth.load(path.with_name(path.stem + ".truth.json"))
@@ -121,6 +123,8 @@ def test_identical_stereo_channels_and_silent_channel_become_mono():
     assert out.n_channels == 1 and rep.action == "silent-channel->mono" and np.array_equal(out.channels[0], x)
 
 
+# synthesises a whole telephone call (~15 s); the quick subset keeps bleed's mono cases just above
+@pytest.mark.slow
 def test_bleed_is_muted_but_own_speech_and_overtalk_survive():
     script = demo_scripts()[2][1]  # parcelway: has an interruption
     stereo, truth = mix_call(script, sample_rate=16000, stereo=True, telephone=True, seed=3)
@@ -256,6 +260,9 @@ def test_pyannote_pipeline_errors_are_typed_and_name_the_source(tmp_path, monkey
 
 def test_load_diarizer_prefers_configured_then_found_pipeline_then_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub read the variable when it was imported (at collection): without this, pyannote's
+    # downloads retry with backoff for ~20 s on a machine with no network before they fail
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     settings = load_settings().models
     # nothing on disk: the offline diarizer, saying what it is built from
     d = load_diarizer(settings, search_dirs=[tmp_path])

@@ -127,7 +127,9 @@ def tiny_text_model(tmp_path_factory):
     transformers = pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("tiny-emotion-text")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
-        "this is the third time i am calling ridiculous thank you so much great my parcel was due on tuesday . , !".split()
+        (
+            "this is the third time i am calling ridiculous thank you so much great my parcel was due on tuesday . , !"
+        ).split()
     )
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = transformers.BertTokenizerFast(vocab_file=str(root / "vocab.txt"), do_lower_case=True)

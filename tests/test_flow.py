@@ -133,14 +133,16 @@ def test_stereo_roles_come_from_the_channel_map_and_mono_is_single_speaker(batch
 def _check_roles(con) -> None:
     roles = dict(
         con.execute(
-            """SELECT c.file_name, list(DISTINCT u.role ORDER BY u.role) FROM utterances u JOIN calls c USING (call_id) GROUP BY 1"""
+            """SELECT c.file_name, list(DISTINCT u.role ORDER BY u.role)
+               FROM utterances u JOIN calls c USING (call_id) GROUP BY 1"""
         ).fetchall()
     )
     assert roles["greeted.wav"] == ["agent", "customer"]
     # mono: diarized into two speakers, the greeter is the agent (issue 4)
     assert roles["mono_greeted.wav"] == ["agent", "customer"]
     first = con.execute(
-        """SELECT u.role, u.text FROM utterances u JOIN calls c USING (call_id) WHERE c.file_name = 'greeted.wav' ORDER BY seq LIMIT 2"""
+        """SELECT u.role, u.text FROM utterances u JOIN calls c USING (call_id)
+           WHERE c.file_name = 'greeted.wav' ORDER BY seq LIMIT 2"""
     ).fetchall()
     assert first[0][0] == "agent" and "calling" in first[0][1].lower()
     # greedy base on the 8 kHz synthetic voice hears "I'm out on my account" for "check the balance on my account"

@@ -45,7 +45,8 @@ def snapshot(path):
         ):
             out[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
         out["scores_digest"] = con.execute(
-            "SELECT md5(string_agg(call_id || scorecard_version || criterion_id || result, ',' ORDER BY call_id, scorecard_version, criterion_id)) FROM criterion_results"
+            "SELECT md5(string_agg(call_id || scorecard_version || criterion_id || result, ','"
+            " ORDER BY call_id, scorecard_version, criterion_id)) FROM criterion_results"
         ).fetchone()[0]
         return out
     finally:
@@ -94,7 +95,8 @@ def test_versions_are_kept_side_by_side_and_a_changed_version_is_refused(db, tmp
     con = duckdb.connect(str(db), read_only=True)
     per_version = dict(
         con.execute(
-            "SELECT scorecard_version, count(*) FILTER (result = 'pass') FROM criterion_results WHERE criterion_id = 'greeting' GROUP BY 1"
+            "SELECT scorecard_version, count(*) FILTER (result = 'pass') FROM criterion_results "
+            "WHERE criterion_id = 'greeting' GROUP BY 1"
         ).fetchall()
     )
     con.close()
@@ -248,6 +250,6 @@ def test_exemplar_view_lists_best_passing_calls_per_agent_and_criterion(db):
     con.close()
     assert rows and max(r[2] for r in rows) <= 3
     by_key = {}
-    for agent, crit, rank, pct in rows:
+    for agent, crit, _rank, pct in rows:
         by_key.setdefault((agent, crit), []).append(pct)
     assert all(v == sorted(v, reverse=True) for v in by_key.values())

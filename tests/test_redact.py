@@ -44,7 +44,10 @@ def card_number(rng: random.Random) -> str:
 
 
 def cn_id(rng: random.Random) -> str:
-    body = f"{rng.choice(['110105', '310104', '440305', '510107'])}{rng.randint(1950, 2004)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    body = (
+        f"{rng.choice(['110105', '310104', '440305', '510107'])}{rng.randint(1950, 2004)}"
+        f"{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    )
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
     assert cn_id_ok(body + check)

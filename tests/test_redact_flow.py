@@ -91,7 +91,8 @@ def test_no_raw_pii_in_any_text_column_of_any_table(run):
         cols = con.execute("""SELECT table_name, column_name FROM information_schema.columns c
                               JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
                               WHERE t.table_type = 'BASE TABLE' AND t.table_schema = 'main'
-                                AND (data_type LIKE 'VARCHAR%' OR data_type LIKE 'JSON%' OR data_type LIKE '%[]')""").fetchall()
+                                AND (data_type LIKE 'VARCHAR%' OR data_type LIKE 'JSON%'
+                                     OR data_type LIKE '%[]')""").fetchall()
         assert len(cols) > 30
         scanned = 0
         for table, col in cols:
@@ -119,7 +120,8 @@ def test_redacted_audio_copy_beeps_where_the_digits_were_spoken(run):
     try:
         meta = con.execute("SELECT metadata FROM calls").fetchone()[0]
         spans = con.execute("""SELECT min(w.start_s), max(w.end_s) FROM words w
-                               WHERE trim(w.word) IN ('[CARD]', '[DIGITS]', '[PHONE]') GROUP BY w.utt_seq ORDER BY 1""").fetchall()
+                               WHERE trim(w.word) IN ('[CARD]', '[DIGITS]', '[PHONE]')
+                               GROUP BY w.utt_seq ORDER BY 1""").fetchall()
     finally:
         con.close()
     import json

@@ -108,7 +108,8 @@ def _check_final_state(db: Path, expected_ids: dict[str, str], runs_started: int
         # each call whole: transcript, detections and scores all there
         for call_id in expected_ids.values():
             n_utt, n_crit, n_scores = con.execute(
-                """SELECT (SELECT count(*) FROM utterances WHERE call_id = $1), (SELECT count(*) FROM criterion_results WHERE call_id = $1),
+                """SELECT (SELECT count(*) FROM utterances WHERE call_id = $1),
+                          (SELECT count(*) FROM criterion_results WHERE call_id = $1),
                           (SELECT count(*) FROM call_scores WHERE call_id = $1)""",
                 [call_id],
             ).fetchone()

@@ -4,6 +4,7 @@ import pytest
 from callqa.pipeline import store
 from callqa.pipeline.scoring import ScoringContext, load_scorecard, score_call
 from callqa.pipeline.types import CallFailure, CallResult, CallSource, Event, RoleDecision, Utterance, Word
+from callqa.workspace import sandbox
 
 
 def make_result(call_id="a" * 64, dup_seq=False):
@@ -102,9 +103,9 @@ def test_read_only_sql_refuses_writes(tmp_path, sql):
     con = store.connect(db)
     store.write_call(con, make_result(), None, "0.1")
     con.close()
-    with pytest.raises(store.ReadOnlyViolation, match="read-only"):
-        store.query_read_only(db, sql)
-    assert store.query_read_only(db, "SELECT count(*) FROM calls").rows == [(1,)]
+    with pytest.raises(sandbox.ReadOnlyViolation, match="read-only"):
+        sandbox.query_read_only(db, sql)
+    assert sandbox.query_read_only(db, "SELECT count(*) FROM calls").rows == [(1,)]
 
 
 def test_read_only_sql_answers_queries(tmp_path):
@@ -112,11 +113,11 @@ def test_read_only_sql_answers_queries(tmp_path):
     con = store.connect(db)
     store.write_call(con, make_result(), None, "0.1")
     con.close()
-    res = store.query_read_only(
+    res = sandbox.query_read_only(
         db, "WITH x AS (SELECT * FROM utterances) SELECT role, count(*) n FROM x GROUP BY 1 ORDER BY 1"
     )
     assert res.columns == ["role", "n"] and res.rows == [("agent", 1), ("customer", 1)]
     with pytest.raises(store.StoreError, match="query failed"):
-        store.query_read_only(db, "SELECT nope FROM calls")
+        sandbox.query_read_only(db, "SELECT nope FROM calls")
     with pytest.raises(store.StoreError, match="does not exist"):
-        store.query_read_only(tmp_path / "missing.duckdb", "SELECT 1")
+        sandbox.query_read_only(tmp_path / "missing.duckdb", "SELECT 1")

@@ -267,7 +267,7 @@ def test_demo_scripts_and_writer(tmp_path):
     assert 5 <= len(scripts) <= 6
     stems = [s for s, _, _ in scripts]
     assert len(set(stems)) == len(stems)
-    for stem, script, meta in scripts:
+    for _stem, script, meta in scripts:
         assert {"agent_id", "queue", "started_at", "direction", "customer_id"} <= set(meta)
         assert meta["direction"] == "inbound"
         assert {t.speaker for t in script.turns} == {"agent", "customer"}

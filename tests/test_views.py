@@ -66,7 +66,7 @@ def test_call_summary_pivots_metrics_and_counts(db):
         for r in q(
             path,
             """SELECT file_name, n_utterances, n_events, hold_total_s, dead_air_total_s,
-                                                 talk_ratio_agent, customer_emotion_end, grade, flagged FROM call_summary""",
+                      talk_ratio_agent, customer_emotion_end, grade, flagged FROM call_summary""",
         )
     }
     assert rows["stereo_hold.wav"] == (6, 9, 29.0, 6.6, 0.55, 0.6, "excellent", False)
@@ -89,8 +89,9 @@ def test_agent_daily_aggregates_per_agent_and_day(db):
     ]
     kpis = q(
         path,
-        """SELECT day::VARCHAR, agent_id, calls, avg_hold_s, avg_dead_air_s, avg_talk_ratio_agent, avg_customer_emotion_end
-                      FROM agent_daily_kpis ORDER BY 1, 2""",
+        """SELECT day::VARCHAR, agent_id, calls, avg_hold_s, avg_dead_air_s, avg_talk_ratio_agent,
+                  avg_customer_emotion_end
+           FROM agent_daily_kpis ORDER BY 1, 2""",
     )
     assert kpis[0] == ("2026-11-20", "A1", 1, 29.0, 6.6, 0.55, 0.6)
     assert kpis[1] == ("2026-11-21", "A1", 1, None, None, None, -0.8)
@@ -119,7 +120,7 @@ def test_hold_stats_reads_hold_events_and_metrics(db):
         for r in q(
             path,
             """SELECT file_name, hold_count, hold_total_s, holds_announced, holds_thanked,
-                                                 holds_unannounced, hold_announcements, dead_air_spans, dead_air_total_s FROM hold_stats""",
+                      holds_unannounced, hold_announcements, dead_air_spans, dead_air_total_s FROM hold_stats""",
         )
     }
     assert rows["stereo_hold.wav"] == (1, 29.0, 1, 1, 0, 1, 1, 6.6)
@@ -148,7 +149,8 @@ def test_current_scores_follow_a_rescore_and_review_agreement(tmp_path):
             (stereo, "no_forbidden_language", "agree"),
         ]:
             con.execute(
-                "INSERT INTO reviews (review_id, call_id, scorecard_id, scorecard_version, criterion_id, reviewer, verdict, created_at) "
+                "INSERT INTO reviews (review_id, call_id, scorecard_id, scorecard_version, criterion_id, reviewer, "
+                "verdict, created_at) "
                 "VALUES (?, ?, 'inbound_basic', 1, ?, 'qa1', ?, now())",
                 [uuid.uuid4().hex, cid, crit_id, verdict],
             )
@@ -224,12 +226,15 @@ def test_a_schema_v1_file_is_upgraded_forward_without_losing_rows(tmp_path):
     con.execute("INSERT INTO schema_migrations VALUES (1, '0001_init.sql', now())")
     con.execute("""INSERT INTO calls (call_id, source_path, file_name, duration_s, channels, sample_rate, processed_at,
                    pipeline_version, status, agent_id, started_at) VALUES
-                   ('c1', '/r/a.wav', 'a.wav', 60, 2, 8000, now(), '0.0.1', 'processed', 'A9', TIMESTAMP '2026-01-05 10:00:00')""")
+                   ('c1', '/r/a.wav', 'a.wav', 60, 2, 8000, now(), '0.0.1', 'processed', 'A9',
+                    TIMESTAMP '2026-01-05 10:00:00')""")
     con.execute(
-        "INSERT INTO utterances (call_id, seq, speaker, role, start_s, end_s, text) VALUES ('c1', 0, 'ch0', 'agent', 0, 2, 'hello')"
+        "INSERT INTO utterances (call_id, seq, speaker, role, start_s, end_s, text) "
+        "VALUES ('c1', 0, 'ch0', 'agent', 0, 2, 'hello')"
     )
     con.execute(
-        "INSERT INTO events (event_id, call_id, type, start_s, end_s, evidence, detector_version) VALUES ('e1', 'c1', 'greeting', 0, 2, 'hello', 'v1')"
+        "INSERT INTO events (event_id, call_id, type, start_s, end_s, evidence, detector_version) "
+        "VALUES ('e1', 'c1', 'greeting', 0, 2, 'hello', 'v1')"
     )
     con.execute("INSERT INTO call_metrics VALUES ('c1', 'hold_total_s', 12.5)")
     con.execute("""INSERT INTO call_scores VALUES ('c1', 'inbound_basic', 1, 0, 10, 0, 'poor', false, true,

@@ -1,13 +1,20 @@
 """`callqa export`: any table or view of the QA database to Parquet or CSV.
 
-DuckDB writes the file itself (COPY ... TO), from a read-only connection: an export can never
-change the database, and a million-row view streams to disk without passing through Python.
-Parquet keeps native types (lists stay lists, timestamps stay timestamps); CSV turns list and
-struct columns into JSON text so that a spreadsheet or pandas can read them back unambiguously.
+DuckDB writes the file itself (COPY ... TO), so a million-row view streams to disk without passing
+through Python. It does so in the analyst sandbox (`callqa.workspace.sandbox.connect_analyst`): the
+database is attached read-only and the engine may write one folder only, a private one callqa creates
+for this export beside the destination (view definitions are SQL stored in the file, and they never
+run on a connection that can reach anything else). The finished file is then moved into place without
+following a link there, and an existing file callqa did not write is replaced only with `force`
+(`callqa.workspace.files`). Parquet keeps native types (lists stay lists, timestamps stay
+timestamps); CSV turns list and struct columns into JSON text so that a spreadsheet or pandas can read
+them back unambiguously.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,8 +22,9 @@ from typing import Literal
 
 import duckdb
 
-from callqa.pipeline import store
 from callqa.pipeline.types import CallQAError
+from callqa.workspace.files import OutputFolder
+from callqa.workspace.sandbox import connect_analyst, first_line
 
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[str, ...] = ("parquet", "csv")
@@ -62,6 +70,36 @@ def _select_list(con: duckdb.DuckDBPyConnection, name: str, fmt: str) -> str:
     return ", ".join(out)
 
 
+def _query(
+    con: duckdb.DuckDBPyConnection,
+    db_path: str | Path,
+    name: str,
+    fmt: str,
+    since: date | None,
+    until: date | None,
+    limit: int | None,
+) -> str:
+    """callqa's own SELECT for the export, with the filter dates rendered as literals (COPY binds none)."""
+    known = relations(con)
+    if name not in known:
+        raise ExportError(db_path, f"no table or view named {name!r}; exportable: {', '.join(sorted(known))}")
+    where = []
+    if since or until:
+        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {_quote(name)}").fetchall()}
+        if "day" not in cols:
+            raise ExportError(db_path, f"{name!r} has no `day` column, so --since/--until cannot filter it")
+        if since:
+            where.append(f"day >= DATE '{since.isoformat()}'")
+        if until:
+            where.append(f"day <= DATE '{until.isoformat()}'")
+    sql = f"SELECT {_select_list(con, name, fmt)} FROM {_quote(name)}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql
+
+
 def export(
     db_path: str | Path,
     name: str,
@@ -71,10 +109,12 @@ def export(
     since: date | None = None,
     until: date | None = None,
     limit: int | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """Write table or view `name` to `out` (default: ./<name>.<fmt>).
 
-    `since`/`until` filter on the relation's `day` column (the call's date) where it has one.
+    `since`/`until` filter on the relation's `day` column (the call's date) where it has one. An
+    existing file at `out` is replaced only if callqa wrote it, or with `force`; a link there never.
     """
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -82,49 +122,36 @@ def export(
     path = Path(out) if out is not None else Path(f"{name}.{fmt}")
     if path.is_dir():
         path = path / f"{name}.{fmt}"
-    con = store.connect(db_path, read_only=True)
+    con = connect_analyst(db_path)
     try:
-        known = relations(con)
-        if name not in known:
-            raise ExportError(db_path, f"no table or view named {name!r}; exportable: {', '.join(sorted(known))}")
-        where, params = [], []
-        if since or until:
-            cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {_quote(name)}").fetchall()}
-            if "day" not in cols:
-                raise ExportError(db_path, f"{name!r} has no `day` column, so --since/--until cannot filter it")
-            if since:
-                where.append("day >= ?")
-                params.append(since)
-            if until:
-                where.append("day <= ?")
-                params.append(until)
-        sql = f"SELECT {_select_list(con, name, fmt)} FROM {_quote(name)}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ExportError(path, f"cannot create the output folder: {e}") from e
-        options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
-        tmp = path.with_name(path.name + ".part")
-        try:
-            # COPY cannot bind parameters inside its query: filter values are dates, rendered as literals
-            literal_sql = sql
-            for p in params:
-                literal_sql = literal_sql.replace("?", f"DATE '{p.isoformat()}'", 1)
-            res = con.execute(
-                f"COPY ({literal_sql}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({options})"
-            ).fetchone()
-            tmp.replace(path)
-        except duckdb.Error as e:
-            tmp.unlink(missing_ok=True)
-            raise ExportError(path, f"export of {name!r} failed: {e}") from e
-        except OSError as e:
-            raise ExportError(path, f"cannot write the export: {e}") from e
-        # COPY answers with the number of rows it wrote
-        rows = int(res[0]) if res else 0
+        sql = _query(con, db_path, name, fmt, since, until, limit)
+    except duckdb.Error as e:  # a view that reaches outside the database fails here, in the sandbox
+        raise ExportError(db_path, f"export of {name!r} failed: {first_line(e)}") from e
     finally:
         con.close()
-    return ExportResult(name, path, int(rows), fmt)
+    folder = OutputFolder.open(path.parent, force)
+    folder.check(path)  # refuse before the work, not after it
+    try:
+        private = Path(tempfile.mkdtemp(prefix=".callqa-export.", dir=path.parent)).absolute()
+    except OSError as e:
+        raise ExportError(path, f"cannot write the export: {e}") from e
+    try:
+        tmp = private / f"{name}.{fmt}"
+        options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
+        con = connect_analyst(db_path, writable_dir=private)
+        try:
+            res = con.execute(f"COPY ({sql}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({options})").fetchone()
+        except duckdb.Error as e:
+            raise ExportError(path, f"export of {name!r} failed: {e}") from e
+        finally:
+            con.close()
+        try:
+            folder.place(tmp, path)
+            folder.save()
+        except OSError as e:
+            raise ExportError(path, f"cannot write the export: {e}") from e
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    # COPY answers with the number of rows it wrote
+    rows = int(res[0]) if res else 0
+    return ExportResult(name, path, rows, fmt)

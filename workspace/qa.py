@@ -1,30 +1,43 @@
 """What QA reviewers do with stored calls: read one, give a verdict, check calibration, draw samples.
 
-Reviews are append-only: callqa only INSERTs into `reviews`, every row is chained to the previous
-one by a SHA-256 hash, and `verify_reviews` finds any row changed or removed outside callqa.
+Reviews are append-only: callqa only INSERTs into `reviews` (erasure of a forgotten call aside), every
+row is chained to the previous entry by an HMAC with a key kept outside the database and the newest entry
+is anchored in a head file (callqa.workspace.chain), and `verify_reviews` finds any row changed or removed
+outside callqa.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
 import numpy as np
 
+from callqa.pipeline import store
+from callqa.pipeline.pii import RedactionOptions, redact_text
 from callqa.pipeline.store import StoreError
+from callqa.workspace import chain
+from callqa.workspace.ledger import REVIEW_FIELDS, database_path, head_path, load_key, os_user, review_payload
 
 Verdict = Literal["pass", "fail", "na"]
-GENESIS = "0" * 64
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def open_db(db_path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """store.connect for commands that work on stored calls: a mistyped --db is refused, never created."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise StoreError(path, "no such database file (check --db; `callqa run` creates one)")
+    return store.connect(path, read_only=read_only)
 
 
 def resolve_call(con: duckdb.DuckDBPyConnection, ref: str) -> str:
@@ -83,26 +96,6 @@ def call_view(con: duckdb.DuckDBPyConnection, ref: str) -> CallView:
 # reviews
 
 
-def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    payload = json.dumps({k: (str(v) if v is not None else None) for k, v in sorted(row.items())}, sort_keys=True)
-    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
-
-
-_HASHED = (
-    "review_id",
-    "seq",
-    "call_id",
-    "scorecard_id",
-    "scorecard_version",
-    "criterion_id",
-    "reviewer",
-    "verdict",
-    "comment",
-    "auto_result",
-    "created_at",
-)
-
-
 def add_review(
     con: duckdb.DuckDBPyConnection,
     ref: str,
@@ -111,8 +104,14 @@ def add_review(
     reviewer: str,
     comment: str | None = None,
     scorecard_id: str | None = None,
+    *,
+    key_file: Path | str | None = None,
+    redaction: RedactionOptions | None = RedactionOptions(),
 ) -> dict[str, Any]:
-    """Append a human verdict on one criterion of one call (the newest scorecard version that scored it)."""
+    """Append a human verdict on one criterion of one call (the newest scorecard version that scored it).
+
+    The comment is free text that can hold PII, so it is redacted like transcripts (`redaction` None: raw,
+    for redaction.enabled = false). The row is chained with the audit key and the head file rewritten."""
     if verdict not in ("pass", "fail", "na"):
         raise StoreError(None, f"verdict must be pass, fail or na, not {verdict!r}")
     if not reviewer.strip():
@@ -136,15 +135,17 @@ def add_review(
             None, f"call {cid[:12]} has no criterion {criterion_id!r}; it has: {', '.join(known) or 'no scores'}"
         )
     card_id, version, auto = found
+    if comment and redaction is not None:
+        comment = redact_text(comment, redaction)[0]
+    head_file = head_path(database_path(con))
+    key = chain.writer_key(con, key_file, head_file)
+    chain.seal_legacy(con, key, head_file, os_user())
     con.execute("BEGIN TRANSACTION")
     try:
-        last = con.execute(
-            "SELECT seq, row_hash FROM reviews WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        last_seq, prev = chain.check_tail(con, key, head_file)
         row = {
             "review_id": uuid.uuid4().hex,
-            "seq": seq,
+            "seq": last_seq + 1,
             "call_id": cid,
             "scorecard_id": card_id,
             "scorecard_version": version,
@@ -155,38 +156,23 @@ def add_review(
             "auto_result": auto,
             "created_at": _now(),
         }
-        row_hash = _row_hash(prev, row)
+        mac = key.mac(prev, review_payload(row))
         con.execute(
-            """INSERT INTO reviews (review_id, seq, call_id, scorecard_id, scorecard_version, criterion_id, reviewer,
-                   verdict, comment, auto_result, created_at, prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [row[k] for k in _HASHED] + [prev, row_hash],
+            f"INSERT INTO reviews ({', '.join(REVIEW_FIELDS)}, prev_mac, mac) VALUES ({', '.join(['?'] * 13)})",
+            [row[k] for k in REVIEW_FIELDS] + [prev, mac],
         )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return {**row, "prev_hash": prev, "row_hash": row_hash}
+    chain.anchor(con, key, head_file, (row["seq"], mac))
+    return {**row, "prev_mac": prev, "mac": mac}
 
 
-def verify_reviews(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Problems in the review chain (empty when history is intact)."""
-    cols = ", ".join(_HASHED)
-    rows = con.execute(f"SELECT {cols}, prev_hash, row_hash FROM reviews ORDER BY seq NULLS FIRST").fetchall()
-    problems, prev, expect_seq = [], GENESIS, 1
-    for r in rows:
-        row = dict(zip(_HASHED, r[: len(_HASHED)]))
-        prev_hash, row_hash = r[len(_HASHED)], r[len(_HASHED) + 1]
-        if row["seq"] is None:
-            problems.append(f"review {row['review_id']} was not written by callqa (no chain position)")
-            continue
-        if row["seq"] != expect_seq:
-            problems.append(f"review #{expect_seq} is missing (next is #{row['seq']})")
-        if prev_hash != prev:
-            problems.append(f"review #{row['seq']} does not follow the previous review (a row was removed or replaced)")
-        if _row_hash(prev_hash or "", row) != row_hash:
-            problems.append(f"review #{row['seq']} ({row['review_id']}) was altered after it was written")
-        prev, expect_seq = row_hash, row["seq"] + 1
-    return problems
+def verify_reviews(con: duckdb.DuckDBPyConnection, key_file: Path | str | None = None) -> list[str]:
+    """Problems in the review chain (empty when history is intact); see callqa.workspace.chain.verify."""
+    head_file = head_path(database_path(con))
+    return [p.text for p in chain.verify(con, load_key(key_file), head_file, key_file=key_file).problems]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +261,8 @@ def draw_sample(
         filters.append("coalesce(started_at, processed_at) >= CAST(? AS TIMESTAMP)")
         params.append(since)
     rows = con.execute(
-        f"SELECT call_id, coalesce(CAST({column} AS VARCHAR), '(none)') FROM calls WHERE {' AND '.join(filters)} ORDER BY call_id",
+        f"SELECT call_id, coalesce(CAST({column} AS VARCHAR), '(none)') FROM calls "
+        f"WHERE {' AND '.join(filters)} ORDER BY call_id",
         params,
     ).fetchall()
     strata: dict[str, list[str]] = defaultdict(list)

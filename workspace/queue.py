@@ -1,4 +1,6 @@
-"""The QA queue: the `flagged_queue` view filtered and sorted the way reviewers work through it.
+"""The QA queue: the `flagged_queue` view filtered and sorted the way reviewers work through it, and
+the recordings to check (`recordings_to_check`: calls that were not graded, or graded on the agent's
+side only; callqa.pipeline.scorability), which are never in the queue.
 
 One function builds the SQL from a typed filter (values are always bound as parameters, never
 formatted into the statement), so the CLI, the report and tests ask the same question the same way.
@@ -27,7 +29,11 @@ GRADES = ("excellent", "good", "fair", "poor", "na")
 
 QUEUE_COLUMNS = (
     "call_id, file_name, agent_id, queue, started_at, round(duration_s, 1) AS duration_s, language, scorecard_id, "
-    "scorecard_version, round(percent, 1) AS percent, grade, auto_fail, flag_reasons, reviewed"
+    "scorecard_version, round(percent, 1) AS percent, grade, auto_fail, flag_reasons, reviewed, scorable_status"
+)
+RECORDING_COLUMNS = (
+    "call_id, file_name, agent_id, queue, started_at, round(duration_s, 1) AS duration_s, scorable_status, "
+    "scorable_reasons, warnings"
 )
 
 
@@ -58,8 +64,8 @@ class QueueFilter:
         return self
 
 
-def queue_sql(f: QueueFilter, columns: str = QUEUE_COLUMNS) -> tuple[str, list]:
-    f.validate()
+def _call_filters(f: QueueFilter) -> tuple[list[str], list]:
+    """The filters on the call itself (day, agent, queue), shared by the queue and the recordings to check."""
     where: list[str] = []
     params: list = []
     if f.since:
@@ -74,6 +80,12 @@ def queue_sql(f: QueueFilter, columns: str = QUEUE_COLUMNS) -> tuple[str, list]:
     if f.queues:
         where.append("queue IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(f.queues))
+    return where, params
+
+
+def queue_sql(f: QueueFilter, columns: str = QUEUE_COLUMNS) -> tuple[str, list]:
+    f.validate()
+    where, params = _call_filters(f)
     if f.grades:
         where.append("grade IN (SELECT unnest(?::VARCHAR[]))")
         params.append([g.lower() for g in f.grades])
@@ -131,3 +143,32 @@ def flagged_count(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()
     # an aggregate takes no ORDER BY over non-grouped columns
     sql = sql.rsplit(" ORDER BY ", 1)[0]
     return int(_execute(con, sql, params).fetchone()[0])
+
+
+def recordings_sql(f: QueueFilter = QueueFilter(), columns: str = RECORDING_COLUMNS) -> tuple[str, list]:
+    """The recordings to check under the call filters of `f` (day, agent, queue; the score filters do not
+    apply: unscorable calls have no score), in the view's order: not graded first, then newest."""
+    f.validate()
+    where, params = _call_filters(f)
+    sql = f"SELECT {columns} FROM recordings_to_check"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY scorable_status = 'partial', processed_at DESC, call_id"
+    if f.limit is not None:
+        sql += f" LIMIT {int(f.limit)}"
+    if f.offset:
+        sql += f" OFFSET {int(f.offset)}"
+    return sql, params
+
+
+def recordings_to_check(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()) -> QueryResult:
+    sql, params = recordings_sql(f)
+    cur = _execute(con, sql, params)
+    return QueryResult([d[0] for d in cur.description], cur.fetchall())
+
+
+def recordings_count(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()) -> dict[str, int]:
+    """{status: calls} of the recordings to check under the call filters of `f`."""
+    sql, params = recordings_sql(QueueFilter(**{**f.__dict__, "limit": None, "offset": 0}), "scorable_status, count(*)")
+    sql = sql.rsplit(" ORDER BY ", 1)[0] + " GROUP BY 1"
+    return {status: int(n) for status, n in _execute(con, sql, params).fetchall()}

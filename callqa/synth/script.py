@@ -7,7 +7,7 @@ turns it into audio and ground truth.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from callqa.synth.errors import SynthError
 
@@ -47,7 +47,7 @@ class DeadAir:
     duration_s: float
 
 
-ScriptItem = Union[Turn, Hold, DeadAir]
+ScriptItem = Turn | Hold | DeadAir
 
 
 @dataclass

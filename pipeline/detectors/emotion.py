@@ -91,7 +91,7 @@ def arousal_scores(
         idx = [i for i, u in enumerate(utterances) if u.speaker == spk]
         zs: dict[int, list[float]] = {i: [] for i in idx}
         for k, floor in ((0, _ENERGY_SPREAD_DB), (1, _PITCH_SPREAD_ST)):
-            vals = [(i, feats[i][k]) for i in idx if feats[i][k] is not None]
+            vals = [(i, x) for i in idx if (x := feats[i][k]) is not None]
             if len(vals) < 3:  # no baseline from one or two turns
                 continue
             v = np.array([x for _, x in vals])
@@ -173,7 +173,7 @@ def detect_emotion(
             sentiment = settings.negative_threshold
             method += f"+{complained[u.seq]}"
         if probs is not None:
-            label = max(probs, key=probs.get)
+            label = max(probs, key=probs.__getitem__)
             score = float(probs[label])
         else:
             label, score = _label(sentiment, ar, settings)

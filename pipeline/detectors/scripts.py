@@ -10,8 +10,9 @@ company name).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from rapidfuzz import fuzz
 
@@ -25,22 +26,29 @@ _REQUEST = re.compile(r"^\W*(?:好的\W*)?(?:麻烦|请您|请提供|请问|能�
 # The agent announcing its own next step is not explaining the customer's issue: "let me just look
 # through the desk", "let's see what we can do", "I'll just note that we don't know", "give me a sec".
 # Matched on canonical text (contractions expanded, "one" → 1), after any discourse markers.
-_OWN_STEP = re.compile(r"^(?:(?:and|so|okay|ok|well|um|uh|alright|all right|right|yes|yeah|sure|now|first|but)\s+)*"
-                       r"(?:let (?:me|us)|give me|bear with me|hold on|hang on"
-                       r"|(?:just )?(?:a|1) (?:sec|second|moment|minute)|i am just|i will just|i am going to just)\b")
-# An identity check asks: a detail named in a statement ("I've updated your email address", "we'll
-# text your phone number") is not one. Applies to phrases that name only the detail ("your id
-# number", "the name on the account"); phrases with their own verb ("can I take...") ask already.
+_OWN_STEP = re.compile(
+    r"^(?:(?:and|so|okay|ok|well|um|uh|alright|all right|right|yes|yeah|sure|now|first|but)\s+)*"
+    r"(?:let (?:me|us)|give me|bear with me|hold on|hang on"
+    r"|(?:just )?(?:a|1) (?:sec|second|moment|minute)|i am just|i will just|i am going to just"
+    r"|i (?:just )?need to (?:ask|check|confirm|get))\b"
+)
 # The agent goes on to ask the customer something, so it is not going quiet on a hold: "Let me check,
 # can you confirm the first line of your address?" (a clause that opens with the question; a wh-word
 # only with a question mark, so "...while I check what's available" still announces the wait)
 _CLAUSE = r"(?:^|[,.;:!?，。；：！？]\s*)(?:(?:and|so|okay|ok|now|also)\s+)?"
-_ASKS_YOU = re.compile(_CLAUSE + r"(?:(?:can|could|would|will|do|did|are|have) you"
-                                  r"|(?:can|could|may) i (?:have|get|take))\b")
+_ASKS_YOU = re.compile(
+    _CLAUSE + r"(?:(?:can|could|would|will|do|did|are|have) you"
+    r"|(?:can|could|may) i (?:have|get|take))\b"
+)
 _ASKS_WH = re.compile(_CLAUSE + r"(?:what|which|when|where|how|who)\b")
+# An identity check asks: a detail named in a statement ("I've updated your email address", "we'll
+# text your phone number") is not one. Applies to phrases that name only the detail ("your id
+# number", "your member number"); phrases with their own verb ("can I take...") ask already.
 _DETAIL_ONLY = re.compile(r"^(?:your|the)\b")
-_ASKS = re.compile(r"\b(?:can|could|may|would|will) (?:i|you|we)\b|\bplease\b|\bwhat (?:is|was|are|were)\b"
-                   r"|\b(?:confirm|verify|verification|security|tell me|give me|read me|spell|do you (?:have|know))\b")
+_ASKS = re.compile(
+    r"\b(?:can|could|may|would|will) (?:i|you|we)\b|\bplease\b|\bwhat (?:is|was|are|were)\b"
+    r"|\b(?:confirm|verify|verification|security|tell me|give me|read me|spell|do you (?:have|know))\b"
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +98,14 @@ def _company_fuzzy(text: str, names: Sequence[str], threshold: float) -> str | N
     return best
 
 
-def greeting_details(text: str, name_patterns: Sequence[re.Pattern[str]], name_stopwords: frozenset[str],
-                     company_patterns: Sequence[re.Pattern[str]], company_names: Sequence[str],
-                     threshold: float = 85.0) -> GreetingDetails:
+def greeting_details(
+    text: str,
+    name_patterns: Sequence[re.Pattern[str]],
+    name_stopwords: frozenset[str],
+    company_patterns: Sequence[re.Pattern[str]],
+    company_names: Sequence[str],
+    threshold: float = 85.0,
+) -> GreetingDetails:
     """Does the opening name the agent and the company? `text` is the agent's opening speech.
 
     Configured company names are matched fuzzily; without any, or when none matches, the
@@ -124,15 +137,15 @@ def greeting_details(text: str, name_patterns: Sequence[re.Pattern[str]], name_s
 
 def greeting_is_formal(details: Sequence[GreetingDetails], offers_help: bool) -> bool:
     """A service opening names the company or offers help ("Service desk, how can I help?"); a
-    salutation or a bare self-introduction ("hello", "hi, this is David speaking") is informal:
+    salutation or a bare self-introduction ("hello", "hey, Mark speaking") is informal:
     callers open with those too, so role evidence must not take them for the agent's script."""
     return offers_help or any(d.has_company for d in details)
 
 
 def explains(sentence: str) -> bool:
     """Whether an agent sentence can be explaining the cause or the fix: not a question ("this
-    might be a silly question, because...?"), not a request for information, and not the agent
-    announcing its own next step ("let me just rummage through the desk")."""
+    may sound odd, because...?"), not a request for information, and not the agent
+    announcing its own next step ("let me just dig through the papers here")."""
     return not (_QUESTION.search(sentence) or _REQUEST.search(sentence) or _OWN_STEP.search(canonical(sentence)))
 
 
@@ -147,4 +160,3 @@ def asks_customer(text: str) -> bool:
     """Whether the rest of an agent's turn after a hold cue asks the customer a question."""
     text = text.strip().lower().replace("\u2019", "'")
     return bool(_ASKS_YOU.search(text) or (_ASKS_WH.search(text) and re.search(r"[?？]", text)))
-

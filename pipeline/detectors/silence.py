@@ -48,7 +48,8 @@ def detect_dead_air(
         prev, nxt = _neighbours(utterances, s, e)
         evidence = (
             f"{e - s:.1f} s of silence from {s:.1f} s to {e:.1f} s; before: "
-            f'{prev.role if prev else "-"} "{_tail(prev, head=False)}"; after: {nxt.role if nxt else "-"} "{_tail(nxt, head=True)}"'
+            f'{prev.role if prev else "-"} "{_tail(prev, head=False)}"; '
+            f'after: {nxt.role if nxt else "-"} "{_tail(nxt, head=True)}"'
         )
         data = {
             "duration_s": round(e - s, 2),

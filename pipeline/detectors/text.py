@@ -14,6 +14,14 @@ Matching, per utterance and phrase list, in two layers:
    question or a request and that no other list claimed; explanations are open-ended and mostly
    carry no cue phrase ("the courier says it's at the local depot…"). Confidence 0.5.
 
+Between 2 and 3, rules over the sentence and the turn (callqa.pipeline.detectors.scripts): an
+explanation is no question and no announcement of the agent's own next step, an identity check
+asks, a hold cue is not followed by a question to the customer, and an offer of help in the
+agent's opening is its greeting. A greeting is "formal" (the company or an offer of help) or
+informal (a salutation, small talk, a bare name): callers say the latter too, so with the roles
+still unknown only a formal one is role evidence. Measured on ../shared/data/QA_TRUTH.yaml with
+`callqa eval real`.
+
 Measured on tests/data (hand-labelled transcripts): the semantic layer, at thresholds that keep
 precision, adds little over fuzzy matching with rich phrase lists; MiniLM-L6 knows no Mandarin
 and USE's Mandarin similarities are dominated by shared characters, so Mandarin relies on
@@ -26,9 +34,10 @@ models and the phrase embeddings. `detect_text_events` is a pure function of the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -36,19 +45,35 @@ from callqa.config.phrases import PHRASE_LISTS, SUPPORTED_LANGUAGES, PhraseBook,
 from callqa.config.settings import DetectSettings, Settings, TextSettings
 from callqa.pipeline.detectors import EVENT_TYPES
 from callqa.pipeline.detectors.conduct import CONDUCT_DETECTORS, HOLD_CUE_DETECTORS
-from callqa.pipeline.detectors.scripts import (SCRIPT_DETECTORS, TextDetector, asks_customer, asks_for_details,
-                                               explains, greeting_details, greeting_is_formal)
+from callqa.pipeline.detectors.scripts import (
+    SCRIPT_DETECTORS,
+    TextDetector,
+    asks_customer,
+    asks_for_details,
+    explains,
+    greeting_details,
+    greeting_is_formal,
+)
+from callqa.pipeline.detectors.turns import has_negation, join, n_tokens, negated, prepare, resolve_overlaps, sentences
 from callqa.pipeline.evidence import quote
-from callqa.pipeline.textmatch import PhraseIndex, PhraseMatch, canonical, canonical_tokens, is_cjk, to_simplified
-from callqa.pipeline.types import ConfigError, Event, Utterance, Word, new_event_id
+from callqa.pipeline.textmatch import PhraseIndex, PhraseMatch, canonical, canonical_tokens, to_simplified
+from callqa.pipeline.types import ConfigError, Event, Utterance, new_event_id
+
+if TYPE_CHECKING:  # the models are loaded only when semantic matching is on
+    from callqa.models.embeddings import SentenceEmbedder
+
+
+class EmbedderSource(Protocol):
+    """What build_text_kit needs from `models.embeddings.EmbedderPool` (tests pass their own)."""
+
+    def for_language(self, language: str) -> SentenceEmbedder: ...
+
 
 TEXT_DETECTORS: tuple[TextDetector, ...] = SCRIPT_DETECTORS + CONDUCT_DETECTORS + HOLD_CUE_DETECTORS
 _BY_TYPE = {d.type: d for d in TEXT_DETECTORS}
-_SENTENCE_END = re.compile(r"[.!?。！？;；…]$")
-_CLAUSE_END = re.compile(r"[,，、:：]$")
+_POSITIONAL = {d.type for d in TEXT_DETECTORS if d.position != "any"}
 _MIN_SEMANTIC_TOKENS = 3
-_MAX_SENTENCE_TOKENS = 30  # an unpunctuated ASR run is cut into chunks this long for embedding
-_CHUNK_TOKENS = 20
+_FIRST_TURN_SLACK = 5.0  # fuzzy points the need-discovery phrases lose in the agent's first turn
 
 
 # --------------------------------------------------------------------------- the kit
@@ -63,7 +88,7 @@ class LanguageKit:
     name_stopwords: frozenset[str]
     company_patterns: list[re.Pattern[str]]
     negations: list[list[str]]  # canonical tokens of each negation cue
-    embedder: object | None = None  # SentenceEmbedder
+    embedder: SentenceEmbedder | None = None
     embedder_name: str | None = None
     phrase_vecs: np.ndarray | None = None  # (n_phrases, dim), rows aligned with phrase_groups
     phrase_groups: np.ndarray | None = None
@@ -88,8 +113,10 @@ class TextDetectorKit:
     def description(self) -> str:
         parts = []
         for lang, lk in sorted(self.languages.items()):
-            parts.append(f"{lang}: fuzzy{'+pinyin' if lang == 'zh' else ''}"
-                         + (f"+semantic[{lk.embedder_name}]" if lk.embedder is not None else ""))
+            parts.append(
+                f"{lang}: fuzzy{'+pinyin' if lang == 'zh' else ''}"
+                + (f"+semantic[{lk.embedder_name}]" if lk.embedder is not None else "")
+            )
         return f"{','.join(sorted({d.version for d in TEXT_DETECTORS}))} ({'; '.join(parts)})"
 
 
@@ -102,7 +129,9 @@ def _check_settings(ts: TextSettings) -> None:
             raise ConfigError(None, f"detect.text.fuzzy_overrides: unknown event type {key!r}")
 
 
-def build_language_kit(book: PhraseBook, embedder: object | None = None, embedder_name: str | None = None) -> LanguageKit:
+def build_language_kit(
+    book: PhraseBook, embedder: SentenceEmbedder | None = None, embedder_name: str | None = None
+) -> LanguageKit:
     lists = book.lists()
     index = PhraseIndex.build(lists)
     lk = LanguageKit(
@@ -119,15 +148,21 @@ def build_language_kit(book: PhraseBook, embedder: object | None = None, embedde
         groups = [name for name in PHRASE_LISTS for _ in lists[name]]
         lk.embedder = embedder
         lk.embedder_name = embedder_name or getattr(embedder, "name", type(embedder).__name__)
-        lk.phrase_vecs = embedder.encode(texts)  # type: ignore[attr-defined]
+        lk.phrase_vecs = embedder.encode(texts)
         lk.phrase_groups = np.asarray(groups)
         lk.phrase_texts = tuple(texts)
     return lk
 
 
-def build_text_kit(settings: Settings | DetectSettings | None = None, *, phrasebooks: dict[str, PhraseBook] | None = None,
-                   embedders: object | None = None, cache_dir: Path | str | None = None,
-                   embeddings_model: str | None = None, hf_token: str | None = None) -> TextDetectorKit:
+def build_text_kit(
+    settings: Settings | DetectSettings | None = None,
+    *,
+    phrasebooks: dict[str, PhraseBook] | None = None,
+    embedders: EmbedderSource | None = None,
+    cache_dir: Path | str | None = None,
+    embeddings_model: str | None = None,
+    hf_token: str | None = None,
+) -> TextDetectorKit:
     """Compile phrase lists and load/embed with the sentence-embedding models (once per worker).
 
     `embedders`: an `EmbedderPool` (or anything with `for_language(lang)`); by default one is made
@@ -156,7 +191,7 @@ def build_text_kit(settings: Settings | DetectSettings | None = None, *, phraseb
             from callqa.pipeline.types import ModelUnavailable
 
             try:
-                emb = embedders.for_language(lang)  # type: ignore[attr-defined]
+                emb = embedders.for_language(lang)
             except ModelUnavailable as e:
                 notes.append(f"{lang}: semantic matching off, fuzzy only ({e})")
         languages[lang] = build_language_kit(book, emb)
@@ -168,134 +203,13 @@ def build_text_kit(settings: Settings | DetectSettings | None = None, *, phraseb
 # --------------------------------------------------------------------------- per call
 
 
-@dataclass
-class _Utt:
-    utt: Utterance
-    words: list[Word]
-    toks: list[str]
-    owner: list[int]  # token -> word index
-
-
-def _words_of(utt: Utterance) -> list[Word]:
-    if utt.words:
-        return list(utt.words)
-    # Text without word timings: spread its tokens over the turn so evidence still has times.
-    parts = [p for p in re.split(r"(\s+)", utt.text) if p.strip()]
-    if not parts:
-        return []
-    if len(parts) == 1 and sum(is_cjk(c) for c in parts[0]) > 1:
-        parts = list(parts[0])
-    step = max(utt.end - utt.start, 0.01) / len(parts)
-    return [Word(utt.start + i * step, utt.start + (i + 1) * step, p, 1.0, utt.channel or 0) for i, p in enumerate(parts)]
-
-
-def _prepare(utt: Utterance) -> _Utt:
-    words = _words_of(utt)
-    toks, owner = [], []
-    for i, w in enumerate(words):
-        for t in canonical_tokens(w.text):
-            toks.append(t)
-            owner.append(i)
-    return _Utt(utt, words, toks, owner)
-
-
-def _sentences(u: _Utt) -> list[tuple[int, int]]:
-    """Word index ranges [a, b) of the utterance's sentences, long unpunctuated runs cut in chunks."""
-    out, start, ntok = [], 0, 0
-    n = len(u.words)
-    tok_count = [0] * n
-    for o in u.owner:
-        tok_count[o] += 1
-    last_clause = None
-    for i, w in enumerate(u.words):
-        ntok += tok_count[i]
-        t = w.text.strip()
-        if _CLAUSE_END.search(t):
-            last_clause = i
-        if _SENTENCE_END.search(t) or i == n - 1:
-            out.append((start, i + 1))
-            start, ntok, last_clause = i + 1, 0, None
-        elif ntok >= _MAX_SENTENCE_TOKENS:
-            cut = last_clause + 1 if last_clause is not None and last_clause >= start else i + 1
-            if ntok >= _MAX_SENTENCE_TOKENS + _CHUNK_TOKENS or cut == i + 1:
-                out.append((start, cut))
-                ntok = sum(tok_count[cut : i + 1])
-                start, last_clause = cut, None
-    return [(a, b) for a, b in out if b > a]
-
-
-def _n_tokens(u: _Utt, a: int, b: int) -> int:
-    return sum(1 for o in u.owner if a <= o < b)
-
-
-def _join(words: Sequence[Word]) -> str:
-    from callqa.pipeline.speakers import join_words
-
-    return join_words(list(words))
-
-
-def _negated(lk: LanguageKit, toks: list[str], m: PhraseMatch) -> bool:
-    """A negation cue just before the match, or inside it when the phrase has none of its own."""
-    phrase_toks = set(canonical_tokens(m.phrase))
-    # Mandarin puts the denial two or three characters ahead (不是要投诉); English right before
-    # the phrase or inside the matched words (I do not want to make a complaint).
-    back = 3 if is_cjk(m.matched[:1]) else 1
-    span = toks[max(0, m.first_token - back) : m.last_token + 1]
-    for cue in lk.negations:
-        if set(cue) <= phrase_toks:
-            continue
-        k = len(cue)
-        for i in range(len(span) - k + 1):
-            if span[i : i + k] == cue:
-                return True
-    return False
-
-
-def _has_negation(lk: LanguageKit, toks: list[str]) -> bool:
-    for cue in lk.negations:
-        k = len(cue)
-        if any(toks[i : i + k] == cue for i in range(len(toks) - k + 1)):
-            return True
-    return False
-
-
-_POSITIONAL = {d.type for d in TEXT_DETECTORS if d.position != "any"}
-
-
-def _resolve_overlaps(matches: list[PhraseMatch]) -> list[PhraseMatch]:
-    """One stretch of words says one thing: where matches of two lists cover the same words,
-    keep the better one (higher score, then the longer phrase). 还有什么可以帮您 (further help)
-    and 请问有什么可以帮您 (need discovery) differ by one character; only the better fit stays.
-    Greeting and closing are never dropped (they are decided by position; "thank you for
-    calling" opens and closes calls) but they do win the words from a weaker match of another list.
-    """
-    def key(m: PhraseMatch) -> tuple[float, int]:
-        return (m.score, len(canonical_tokens(m.phrase)))
-
-    out: list[PhraseMatch] = []
-    for m in sorted(matches, key=key, reverse=True):
-        if m.group not in _POSITIONAL:
-            clash = False
-            for o in out:
-                if o.group in _POSITIONAL and o.score < 100:
-                    continue
-                inter = min(m.last_token, o.last_token) - max(m.first_token, o.first_token) + 1
-                shorter = min(m.last_token - m.first_token, o.last_token - o.first_token) + 1
-                if inter > 0 and inter >= 0.5 * shorter:
-                    clash = True
-                    break
-            if clash:
-                continue
-        out.append(m)
-    return out
-
-
 def _applicable(det: TextDetector, role: str) -> bool:
     return role == det.role or role == "unknown"
 
 
-def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: str | None,
-                       kit: TextDetectorKit) -> list[Event]:
+def detect_text_events(
+    call_id: str, utterances: Sequence[Utterance], language: str | None, kit: TextDetectorKit
+) -> list[Event]:
     """All script, conduct and hold-cue events of one call, in time order.
 
     `kit`: built once per worker (`build_text_kit`; the worker's Toolkit holds it), never per call:
@@ -303,7 +217,7 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
     """
     lk = kit.for_language(language)
     ts = kit.settings
-    utts = [_prepare(u) for u in sorted(utterances, key=lambda u: (u.start, u.seq))]
+    utts = [prepare(u) for u in sorted(utterances, key=lambda u: (u.start, u.seq))]
 
     # Where the opening and the closing can be: the agent's first and last turns (every turn
     # counts as the agent's when roles are unknown, e.g. a mono call without diarization).
@@ -314,7 +228,11 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
     closing = {i for i in agentish[-ts.closing_turns :] if i not in opening}
 
     def position_ok(det: TextDetector, i: int) -> bool:
-        return det.position == "any" or (det.position == "opening" and i in opening) or (det.position == "closing" and i in closing)
+        return (
+            det.position == "any"
+            or (det.position == "opening" and i in opening)
+            or (det.position == "closing" and i in closing)
+        )
 
     base_thr = ts.fuzzy_threshold_by_language.get(lk.language, kit.fuzzy_threshold)
     thresholds = {d.type: ts.fuzzy_overrides.get(d.type, base_thr) for d in TEXT_DETECTORS}
@@ -333,17 +251,31 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
         if not groups:
             continue
         kept: list[PhraseMatch] = []
-        for typ, m in lk.index.match(u.toks, floor, groups=groups, pinyin_threshold=max(floor, ts.pinyin_threshold)).items():
+        # an offer of help is expected in the agent's first turn, so there its wording may be a little
+        # further from the phrase: Whisper garbles a turn's first words on mono mixes ("how can I help
+        # you today" heard as "...how and I help you today")
+        slack = _FIRST_TURN_SLACK if agentish and i == agentish[0] else 0.0
+        for typ, m in lk.index.match(
+            u.toks, floor - slack, groups=groups, pinyin_threshold=max(floor, ts.pinyin_threshold)
+        ).items():
             thr = thresholds[typ] if m.method == "fuzzy" else max(thresholds[typ], ts.pinyin_threshold)
+            thr -= slack if typ == "need_discovery" else 0.0
             if m.score < thr:
                 continue
-            if _BY_TYPE[typ].negatable and _negated(lk, u.toks, m):
+            if _BY_TYPE[typ].negatable and negated(lk.negations, u.toks, m):
                 continue
             kept.append(m)
-        for m in _resolve_overlaps(kept):
+        for m in resolve_overlaps(kept, _POSITIONAL):
             if not position_ok(_BY_TYPE[m.group], i):
                 continue
-            found[(i, m.group)] = (m.phrase, m.matched, u.owner[m.first_token], u.owner[m.last_token] + 1, m.score / 100.0, m.method)
+            found[(i, m.group)] = (
+                m.phrase,
+                m.matched,
+                u.owner[m.first_token],
+                u.owner[m.last_token] + 1,
+                m.score / 100.0,
+                m.method,
+            )
 
     # 2. semantic: every sentence embedded once, compared with all phrases of the speaker's lists
     sem_types = set(ts.semantic_events)
@@ -353,10 +285,11 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
             if not u.toks or not any(_applicable(_BY_TYPE[t], u.utt.role) for t in sem_types):
                 continue
             # "Okay." "Yes." carry no script and only ever land near some phrase by chance
-            sents.extend((i, a, b) for a, b in _sentences(u) if _n_tokens(u, a, b) >= _MIN_SEMANTIC_TOKENS)
+            sents.extend((i, a, b) for a, b in sentences(u) if n_tokens(u, a, b) >= _MIN_SEMANTIC_TOKENS)
         if sents:
-            vecs = lk.embedder.encode([to_simplified(_join(utts[i].words[a:b])) for i, a, b in sents])  # type: ignore[attr-defined]
-            sims = vecs @ lk.phrase_vecs.T  # type: ignore[union-attr]
+            assert lk.phrase_vecs is not None and lk.phrase_groups is not None  # build_language_kit sets all three
+            vecs = lk.embedder.encode([to_simplified(join(utts[i].words[a:b])) for i, a, b in sents])
+            sims = vecs @ lk.phrase_vecs.T
             groups_arr = lk.phrase_groups
             thr = ts.semantic_threshold.get(lk.language, max(ts.semantic_threshold.values(), default=0.8))
             masks: dict[str, np.ndarray] = {}
@@ -377,20 +310,24 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
                     continue
                 if (i, typ) in found:
                     continue  # the wording matched already: keep the fuzzy evidence
-                if _BY_TYPE[typ].negatable and _has_negation(lk, [t for w in utts[i].words[a:b] for t in canonical_tokens(w.text)]):
+                if _BY_TYPE[typ].negatable and has_negation(
+                    lk.negations, [t for w in utts[i].words[a:b] for t in canonical_tokens(w.text)]
+                ):
                     continue  # "I'm not complaining, just asking": the sentence is close in meaning, not in intent
-                found[(i, typ)] = (lk.phrase_texts[j], _join(utts[i].words[a:b]), a, b, best, "semantic")
+                found[(i, typ)] = (lk.phrase_texts[j], join(utts[i].words[a:b]), a, b, best, "semantic")
 
     # 2b. sentence form and turn position (the rules are in callqa.pipeline.detectors.scripts)
     for (i, typ), v in list(found.items()):
-        sa, sb = next(((sa, sb) for sa, sb in _sentences(utts[i]) if sa <= v[2] < sb), (v[2], v[3]))
+        sa, sb = next(((sa, sb) for sa, sb in sentences(utts[i]) if sa <= v[2] < sb), (v[2], v[3]))
         # the sentence without what other detectors claimed: "已经给您退订成功了 还有其他问题吗" is an
         # explanation followed by an offer of further help, not a question
         others = [(w[2], w[3]) for (k, t), w in found.items() if k == i and t != typ]
-        sentence = _join([w for j, w in enumerate(utts[i].words[sa:sb], sa) if not any(c <= j < d for c, d in others)])
-        if ((typ == "solution_explained" and not explains(sentence))
-                or (typ == "identity_verification" and not asks_for_details(v[0], sentence))
-                or (typ == "hold_announced" and asks_customer(_join(utts[i].words[v[3]:])))):
+        sentence = join([w for j, w in enumerate(utts[i].words[sa:sb], sa) if not any(c <= j < d for c, d in others)])
+        if (
+            (typ == "solution_explained" and not explains(sentence))
+            or (typ == "identity_verification" and not asks_for_details(v[0], sentence))
+            or (typ == "hold_announced" and asks_customer(join(utts[i].words[v[3] : max(sb, v[3])])))
+        ):
             del found[(i, typ)]
     # an offer of help in an opening turn opens the call even without a salutation ("Service
     # desk, how can I help?"); the agent's greeting is then that offer
@@ -402,8 +339,12 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
     def greeting_info(i: int) -> tuple[bool, list]:
         """(formal?, details) of a greeting in turn i, read over its speaker's opening turns."""
         same = [k for k in sorted(opening | {i}) if utts[k].utt.speaker == utts[i].utt.speaker]
-        details = [greeting_details(utts[k].utt.text, lk.name_patterns, lk.name_stopwords, lk.company_patterns,
-                                    ts.company_names) for k in same]
+        details = [
+            greeting_details(
+                utts[k].utt.text, lk.name_patterns, lk.name_stopwords, lk.company_patterns, ts.company_names
+            )
+            for k in same
+        ]
         return greeting_is_formal(details, any((k, "need_discovery") in found for k in same)), details
 
     # one greeting per call: the first formal one, else the first informal one (a caller's "hello"
@@ -411,22 +352,30 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
     # two voices and no roles yet (role evidence), an informal one tells nothing about who the agent is.
     greetings = {k: greeting_info(k) for k, t in sorted(found) if t == "greeting"}
     unattributed = len({u.utt.speaker for u in utts if u.toks}) > 1 and all(u.utt.role == "unknown" for u in utts)
-    greeting_at = next((k for k, (formal, _d) in greetings.items() if formal),
-                       None if unattributed else next(iter(greetings), None))
+    greeting_at = next(
+        (k for k, (formal, _d) in greetings.items() if formal), None if unattributed else next(iter(greetings), None)
+    )
 
     # 3. explanations without a cue phrase: a long agent statement (not a question) that no other
     # detector claimed is, in a service call, the agent explaining the cause or the fix
     min_stmt = ts.statement_min_tokens.get(lk.language)
     if min_stmt:
         for i, u in enumerate(utts):
-            if (not u.toks or i in opening or (i, "solution_explained") in found
-                    or not _applicable(_BY_TYPE["solution_explained"], u.utt.role)):
+            if (
+                not u.toks
+                or i in opening
+                or (i, "solution_explained") in found
+                or not _applicable(_BY_TYPE["solution_explained"], u.utt.role)
+            ):
                 continue
             claimed = [(v[2], v[3]) for (k, _t), v in found.items() if k == i]
             # sentences around these cues are about the wait or the goodbye, not the customer's issue
-            not_explaining = [(v[2], v[3]) for (k, t), v in found.items()
-                              if k == i and t in ("hold_announced", "closing", "satisfaction_check", "greeting")]
-            for a, b in _sentences(u):
+            not_explaining = [
+                (v[2], v[3])
+                for (k, t), v in found.items()
+                if k == i and t in ("hold_announced", "closing", "satisfaction_check", "greeting")
+            ]
+            for a, b in sentences(u):
                 # "I'm going to put you on hold for a moment while I look into it", "Lovely, enjoy
                 # your trip and have a lovely evening, goodbye": no explanation in the rest either
                 if any(ca < b and cb > a for ca, cb in not_explaining):
@@ -442,10 +391,10 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
                     stretches.append((pos, b))
                 if not stretches:
                     continue
-                fa, fb = max(stretches, key=lambda st: _n_tokens(u, *st))
-                text = _join(u.words[fa:fb])
+                fa, fb = max(stretches, key=lambda st: n_tokens(u, *st))
+                text = join(u.words[fa:fb])
                 # a question, a request for information (麻烦您提供一下…) or the agent's own next step
-                if not explains(text) or _n_tokens(u, fa, fb) < min_stmt:
+                if not explains(text) or n_tokens(u, fa, fb) < min_stmt:
                     continue
                 found[(i, "solution_explained")] = ("(statement)", text, fa, fb, 0.5, "statement")
                 break
@@ -465,24 +414,43 @@ def detect_text_events(call_id: str, utterances: Sequence[Utterance], language: 
         words = u.words[a:b]
         start = words[0].start
         end = max(words[-1].end, start + 0.01)
-        sent = next(((sa, sb) for sa, sb in _sentences(u) if sa <= a < sb), (a, b))
-        evidence = quote(_join(u.words[sent[0] : max(sent[1], b)]), 240) or matched or phrase
-        data: dict = {"phrase": phrase, "matched": matched, "score": round(score, 3), "method": method,
-                      "utt_seq": u.utt.seq}
+        sent = next(((sa, sb) for sa, sb in sentences(u) if sa <= a < sb), (a, b))
+        evidence = quote(join(u.words[sent[0] : max(sent[1], b)]), 240) or matched or phrase
+        data: dict = {
+            "phrase": phrase,
+            "matched": matched,
+            "score": round(score, 3),
+            "method": method,
+            "utt_seq": u.utt.seq,
+        }
         if typ == "greeting":
             # the name and the company may come in either of the opening turns ("Acme Energy." /
             # "Hi, Sarah speaking"); each turn is read on its own so patterns anchored at a turn's end work
             formal, details = greetings[i]
             name = next((d.name for d in details if d.has_name), None)
             company = next((d.company for d in details if d.has_company), None)
-            data.update(has_name=name is not None, agent_name=name, has_company=company is not None, company=company,
-                        formal=formal)
+            data.update(
+                has_name=name is not None,
+                agent_name=name,
+                has_company=company is not None,
+                company=company,
+                formal=formal,
+            )
             # an informal opening says less about who the agent is (role evidence weighs by confidence)
             score = score if formal else 0.5 * score
-        events.append(Event(
-            type=typ, start=start, end=end, speaker=u.utt.speaker, role=u.utt.role, evidence=evidence,
-            confidence=round(min(1.0, score), 3), detector_version=det.version, data=data,
-            event_id=new_event_id(call_id, typ, start, end, u.utt.speaker),
-        ))
+        events.append(
+            Event(
+                type=typ,
+                start=start,
+                end=end,
+                speaker=u.utt.speaker,
+                role=u.utt.role,
+                evidence=evidence,
+                confidence=round(min(1.0, score), 3),
+                detector_version=det.version,
+                data=data,
+                event_id=new_event_id(call_id, typ, start, end, u.utt.speaker),
+            )
+        )
     events.sort(key=lambda e: (e.start, e.type))
     return events

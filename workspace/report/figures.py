@@ -270,10 +270,10 @@ def timeline(d: dict, div_id: str) -> Markup:
         lanes[_EVENT_LANES.get(e["type"], "events")].append(
             {"start": e["start_s"], "end": end, "text": f"{e['type']}: {e['evidence']}"}
         )
-    order = [l for l in ("agent", "customer") if l in lanes] + sorted(
-        l for l in lanes if l not in ("agent", "customer", "hold", "overtalk", "dead air", "events")
+    order = [n for n in ("agent", "customer") if n in lanes] + sorted(
+        n for n in lanes if n not in ("agent", "customer", "hold", "overtalk", "dead air", "events")
     )
-    order += [l for l in ("hold", "overtalk", "dead air", "events") if l in lanes]
+    order += [n for n in ("hold", "overtalk", "dead air", "events") if n in lanes]
     if not order:
         return empty("nothing to show on the timeline")
     data = []

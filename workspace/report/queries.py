@@ -104,6 +104,26 @@ def failure_rows(con, period: Period) -> list[dict]:
     )
 
 
+def recordings_total(con, period: Period) -> dict[str, int]:
+    """{status: calls} of the period's recordings to check (unscorable: not graded; partial: agent side only)."""
+    pw, pp = period.where("day")
+    sql = f"SELECT scorable_status, count(*) AS n FROM recordings_to_check WHERE {pw} GROUP BY 1"
+    return {r["scorable_status"]: r["n"] for r in rows(con, sql, pp)}
+
+
+def recording_rows(con, period: Period) -> list[dict]:
+    """The period's recordings to check (callqa.pipeline.scorability), not graded ones first, then newest."""
+    pw, pp = period.where("day")
+    return rows(
+        con,
+        f"""SELECT call_id, file_name, agent_id, queue, started_at, processed_at, duration_s, scorable_status,
+                   scorable_reasons
+            FROM recordings_to_check WHERE {pw}
+            ORDER BY scorable_status = 'partial', processed_at DESC, call_id LIMIT 100""",
+        pp,
+    )
+
+
 def score_bins(con, period: Period, scorecard: str | None) -> list[dict]:
     """The score distribution binned in SQL: a million calls are twenty bars, not a million points."""
     where, params = _calls_filter(period, scorecard)

@@ -3,8 +3,14 @@
 The site is plain files: index.html (dashboard), calls.html (every call with a page) and
 calls/<call_id>.html, with plotly.js shipped beside them (plotly.min.js) so it opens from disk with
 no network at all. Every figure is data from SQL over the views (`call_summary`, `flagged_queue`,
-`agent_daily`, `criterion_pass_rates`, `hold_stats`) rendered by plotly; the database is opened
-read-only, so a report can never change what it reports on.
+`agent_daily`, `criterion_pass_rates`, `hold_stats`) rendered by plotly; the database is opened in the
+analyst sandbox (read-only, no files or network), so a report can never change what it reports on.
+
+Files are written through `callqa.workspace.files`: never through a link planted in the report folder,
+and over a file callqa did not write (per the folder's manifest) only with `force`. Call pages play
+(or copy) a recording only when its real path lies inside its run's recording folder (`runs.input_dir`)
+or redacted-audio folder (`redaction.audio_dir` in `runs.settings`): a path in a call's metadata
+cannot make the report publish any other file.
 
 Call pages are built for the flagged calls of the period first (the QA queue order) and then the
 newest calls, up to `max_call_pages`: a dashboard over a million calls stays one page, the pages QA
@@ -15,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,12 +33,13 @@ import jinja2
 from markupsafe import Markup
 
 from callqa import __version__
-from callqa.pipeline import store
 from callqa.pipeline.types import CallQAError
+from callqa.workspace.files import OutputFolder, inside
 from callqa.workspace.report import figures, queries
 from callqa.workspace.report.fmt import fmt_dt, fmt_num, fmt_pct, fmt_s
 from callqa.workspace.report.queries import Period
 from callqa.workspace.report.transcript import transcript_html
+from callqa.workspace.sandbox import connect_analyst, first_line
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -111,6 +117,7 @@ def _dashboard(
 ) -> dict[str, Any]:
     k = queries.totals(con, period, scorecard)
     failures_total = queries.failures_total(con, period)
+    to_check = queries.recordings_total(con, period)  # never graded or graded on the agent's side only
     calls = k["calls"] or 0
     flagged_share = f" ({100 * k['flagged'] / calls:.0f} %)" if calls else ""
     kpis = [
@@ -121,6 +128,7 @@ def _dashboard(
         {"label": "auto-fail", "value": f"{k['auto_failed']:,}"},
         {"label": "agents", "value": f"{k['agents']:,}"},
         {"label": "failed recordings", "value": f"{failures_total:,}"},
+        {"label": "recordings to check", "value": f"{sum(to_check.values()):,}"},
     ]
 
     figs: dict[str, Markup] = {
@@ -159,6 +167,20 @@ def _dashboard(
         {"created_at": fmt_dt(f["created_at"]), "path": f["path"], "stage": f["stage"], "error": f["error"]}
         for f in queries.failure_rows(con, period)
     ]
+    recordings = [
+        {
+            "file_name": r["file_name"],
+            "agent_id": r["agent_id"],
+            "queue": r["queue"],
+            "started": fmt_dt(r["started_at"] or r["processed_at"]),
+            "duration": fmt_s(r["duration_s"]),
+            "status": "not graded" if r["scorable_status"] == "unscorable" else "agent side only",
+            "reasons": r["scorable_reasons"] or [],
+            "href": pages.get(r["call_id"]),
+        }
+        for r in queries.recording_rows(con, period)
+    ]
+    counts = [(to_check.get("unscorable", 0), "not graded"), (to_check.get("partial", 0), "graded on the agent's side")]
     return {
         "kpis": kpis,
         "figs": figs,
@@ -169,6 +191,8 @@ def _dashboard(
         "flagged_total": f"{k['flagged']:,}",
         "failures": failures,
         "failures_total": failures_total,
+        "recordings": recordings,
+        "recordings_note": ", ".join(f"{n:,} {label}" for n, label in counts if n),
         "calls_total": calls,
         "flagged": k["flagged"],
     }
@@ -178,7 +202,44 @@ def _dashboard(
 # call pages
 
 
-def _audio_src(d: dict, page_dir: Path, out_dir: Path, mode: AudioMode) -> tuple[str | None, str]:
+@dataclass(frozen=True)
+class AudioRoots:
+    """The folders (real paths) a call's audio may be played from."""
+
+    recordings: tuple[str, ...]
+    redacted: tuple[str, ...]
+
+
+def _real(path: str | None) -> tuple[str, ...]:
+    return (os.path.realpath(path),) if path else ()
+
+
+def audio_roots(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> dict[str, AudioRoots]:
+    """Per call: its run's recording folder and redacted-audio folder, as the runs table recorded them.
+
+    A call stored outside a run (no runs row: test and bench databases) may play audio from the folder
+    its own source path names, and from nowhere else.
+    """
+    rows = con.execute(
+        """SELECT c.call_id, c.source_path, r.run_id, r.input_dir, r.settings
+           FROM calls c LEFT JOIN runs r USING (run_id) WHERE c.call_id IN (SELECT unnest(?::VARCHAR[]))""",
+        [list(ids)],
+    ).fetchall()
+    out = {}
+    for cid, source_path, run_id, input_dir, settings in rows:
+        try:
+            redaction = (json.loads(settings) if settings else {}).get("redaction") or {}
+            audio_dir = redaction.get("audio_dir") if isinstance(redaction, dict) else None
+        except (TypeError, ValueError, AttributeError):
+            audio_dir = None
+        recordings = input_dir if run_id is not None else (os.path.dirname(source_path) or ".")
+        out[cid] = AudioRoots(_real(recordings), _real(audio_dir if isinstance(audio_dir, str) else None))
+    return out
+
+
+def _audio_src(
+    d: dict, page_dir: Path, folder: OutputFolder, mode: AudioMode, roots: AudioRoots
+) -> tuple[str | None, str]:
     s = d["summary"]
     if mode == "none":
         return None, "audio not included in this report (--audio none)"
@@ -188,22 +249,37 @@ def _audio_src(d: dict, page_dir: Path, out_dir: Path, mode: AudioMode) -> tuple
     except (TypeError, ValueError):
         meta = {}
     redacted = meta.get("redacted_audio") if isinstance(meta, dict) else None
-    src = Path(redacted) if redacted and Path(redacted).is_file() else Path(s["source_path"])
-    label = "redacted copy" if redacted and src == Path(redacted) else "original recording"
+    if redacted is not None and not isinstance(redacted, str):
+        return None, "audio not played: the call's redacted-audio entry is not a path"
+    use_redacted = bool(redacted) and Path(redacted).is_file()
+    if not use_redacted and isinstance(meta, dict) and isinstance(meta.get("redaction"), dict):
+        # redaction was on for this call (set by the redact stage, never by a sidecar): the original
+        # recording still says what its stored text had removed
+        why = "its redacted copy is missing" if redacted else "no redacted audio copy was made (redaction.audio)"
+        return None, f"audio not played: this call was redacted and {why}; the original recording is not published"
+    src = Path(redacted) if use_redacted else Path(s["source_path"])
+    label = "redacted copy" if use_redacted else "original recording"
     if not src.is_file():
         return None, f"recording not found at {src} (moved or deleted since it was processed)"
+    if not inside(src, roots.redacted + roots.recordings if use_redacted else roots.recordings):
+        return None, (
+            f"audio not played: the {label} {src} resolves outside the recording and redacted-audio "
+            "folders of its run, and callqa publishes no other file"
+        )
+    real = Path(os.path.realpath(src))
     if mode == "copy":
-        dest = out_dir / "audio" / f"{s['call_id']}{src.suffix.lower()}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if not dest.exists() or dest.stat().st_size != src.stat().st_size:
-            shutil.copyfile(src, dest)
-        src = dest
+        dest = folder.folder("audio") / f"{s['call_id']}{real.suffix.lower()}"
+        entry = folder.entry(dest)
+        unchanged = entry is not None and entry.get("source") == str(real) and entry.get("size") == real.stat().st_size
+        if not (unchanged and folder.owns(dest)):
+            folder.copy_from(real, dest, source=str(real))
+        real = dest.resolve()
         label += ", copied into the report"
     try:
-        rel = os.path.relpath(src.resolve(), page_dir.resolve())
+        rel = os.path.relpath(real, page_dir.resolve())
         href = Path(rel).as_posix()
     except ValueError:  # another drive (Windows): absolute file URI
-        href = src.resolve().as_uri()
+        href = real.as_uri()
     return href, f"{label}: {src.name} — click any time, bar or evidence to play from there"
 
 
@@ -229,11 +305,11 @@ def _call_meta(s: dict[str, Any], m: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _call_page(d: dict, out_dir: Path, audio: AudioMode) -> dict[str, Any]:
+def _call_page(d: dict, folder: OutputFolder, audio: AudioMode, roots: AudioRoots) -> dict[str, Any]:
     s = d["summary"]
     cid = s["call_id"]
-    page_dir = out_dir / "calls"
-    audio_src, audio_note = _audio_src(d, page_dir, out_dir, audio)
+    page_dir = folder.root / "calls"
+    audio_src, audio_note = _audio_src(d, page_dir, folder, audio, roots)
     ev_by_id = {e["event_id"]: e for e in d["events"]}
     criteria = []
     for c in d["criteria"]:
@@ -306,14 +382,6 @@ def _env() -> jinja2.Environment:
     )
 
 
-def _write(path: Path, text: str) -> int:
-    data = text.encode("utf-8")
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return len(data)
-
-
 def build_report(
     db_path: str | Path,
     out_dir: str | Path,
@@ -324,17 +392,17 @@ def build_report(
     max_call_pages: int = 5000,
     call_ids: Sequence[str] | None = None,
     scorecard: str | None = None,
+    force: bool = False,
 ) -> ReportSummary:
-    """Write the report site for the calls of [since, until] into out_dir; the database is opened read-only."""
+    """Write the report site for the calls of [since, until] into out_dir; the database is opened read-only.
+
+    A file in out_dir that callqa did not write is replaced only with `force`; a link there never.
+    """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     if audio not in ("link", "copy", "none"):
         raise ReportError(None, f"--audio must be link, copy or none, not {audio!r}")
-    try:
-        (out_dir / "calls").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ReportError(out_dir, f"cannot create the report folder: {e}") from e
-    con = store.connect(db_path, read_only=True)
+    con = connect_analyst(db_path)
     try:
         try:
             con.execute("SELECT 1 FROM flagged_queue LIMIT 0")
@@ -354,38 +422,42 @@ def build_report(
             "db_name": Path(db_path).name,
             "period_label": period.label,
         }
-        written = 0
-        import plotly.offline
+        folder = OutputFolder.open(out_dir, force)
+        calls_dir = folder.folder("calls")
+        try:
+            import plotly.offline
 
-        written += _write(out_dir / "plotly.min.js", plotly.offline.get_plotlyjs())
-
-        ids = queries.select_calls(con, period, scorecard, max_call_pages, call_ids)
-        pages = {cid: f"calls/{cid}.html" for cid in ids}
-        call_tpl = env.get_template("call.html.j2")
-        listing = []
-        for start in range(0, len(ids), 500):  # bounded memory on big reports
-            chunk = ids[start : start + 500]
-            data = queries.call_data(con, chunk)
-            for cid in chunk:
-                d = data.get(cid)
-                if d is None:
-                    pages.pop(cid, None)
-                    continue
-                ctx = _call_page(d, out_dir, audio)
-                written += _write(out_dir / pages[cid], call_tpl.render(root="../", **common, **ctx))
-                listing.append(_listing_row(pages[cid], d["summary"]))
-        dash = _dashboard(con, period, scorecard, version, pages)
-        written += _write(
-            out_dir / "index.html",
-            env.get_template("dashboard.html.j2").render(
+            written = folder.write_bytes(out_dir / "plotly.min.js", plotly.offline.get_plotlyjs().encode("utf-8"))
+            ids = queries.select_calls(con, period, scorecard, max_call_pages, call_ids)
+            pages = {cid: f"calls/{cid}.html" for cid in ids}
+            call_tpl = env.get_template("call.html.j2")
+            listing = []
+            for start in range(0, len(ids), 500):  # bounded memory on big reports
+                chunk = ids[start : start + 500]
+                data = queries.call_data(con, chunk)
+                roots = audio_roots(con, chunk)
+                for cid in chunk:
+                    d = data.get(cid)
+                    if d is None:
+                        pages.pop(cid, None)
+                        continue
+                    ctx = _call_page(d, folder, audio, roots.get(cid, AudioRoots((), ())))
+                    page = call_tpl.render(root="../", **common, **ctx)
+                    written += folder.write_bytes(calls_dir / f"{cid}.html", page.encode("utf-8"))
+                    listing.append(_listing_row(pages[cid], d["summary"]))
+            dash = _dashboard(con, period, scorecard, version, pages)
+            index = env.get_template("dashboard.html.j2").render(
                 root="", scorecard=scorecard, scorecard_version=version, **common, **dash
-            ),
-        )
-        omitted = max(0, dash["calls_total"] - len(listing)) if call_ids is None else 0
-        written += _write(
-            out_dir / "calls.html",
-            env.get_template("calls.html.j2").render(root="", calls=listing, omitted=omitted, **common),
-        )
+            )
+            written += folder.write_bytes(out_dir / "index.html", index.encode("utf-8"))
+            omitted = max(0, dash["calls_total"] - len(listing)) if call_ids is None else 0
+            calls = env.get_template("calls.html.j2").render(root="", calls=listing, omitted=omitted, **common)
+            written += folder.write_bytes(out_dir / "calls.html", calls.encode("utf-8"))
+        finally:
+            # what was written stays callqa's even when a later file is refused
+            folder.save()
+    except duckdb.PermissionException as e:
+        raise ReportError(db_path, f"refused: a view of this database reads outside it ({first_line(e)})") from e
     finally:
         con.close()
     return ReportSummary(
