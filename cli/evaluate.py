@@ -95,3 +95,37 @@ def diarization(
         )
     except CallQAError as e:
         _fail(e)
+
+
+@eval_app.command("real")
+def real(
+    truth: Path = typer.Argument(..., help="truth file in the format of QA_TRUTH.yaml (paths relative to it)"),
+    config: Path | None = CONFIG_OPTION,
+    json_out: Path | None = typer.Option(None, "--json", help="also write the full report as JSON"),
+    markdown_out: Path | None = typer.Option(None, "--markdown", help="also write the report as Markdown"),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="ASR results of audio items (default: <models.cache_dir>/eval-real-asr)"
+    ),
+    kind: list[str] = typer.Option(
+        ["audio", "transcript"], "--kind", help="which items to run: audio (whole pipeline) and/or transcript"
+    ),
+    only: list[str] = typer.Option(None, "--only", help="run only these item ids (repeatable)"),
+) -> None:
+    """Precision/recall per event type, roles and criterion agreement (Cohen's kappa) on human-labelled calls."""
+    from callqa.evaluation.real import main as real_main
+
+    if not truth.is_file():
+        _fail(CallQAError(str(truth), "no such truth file"))
+    try:
+        real_main(
+            truth,
+            config=config,
+            json_out=json_out,
+            markdown_out=markdown_out,
+            cache_dir=cache_dir,
+            kinds=tuple(kind),
+            only=only or None,
+            console=console,
+        )
+    except CallQAError as e:
+        _fail(e)
