@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from callqa.pipeline import store
+from callqa.pipeline.detectors import METRIC_DESCRIPTIONS
 
 TARGET_VIEW_MS = 200.0
 TARGET_REPORT_S = 60.0
@@ -63,30 +64,7 @@ PHRASES_CUSTOMER = [
     "我的信用卡被扣了两次年费。",
     "好的，谢谢。",
 ]
-METRICS = [
-    "duration_s",
-    "talk_s",
-    "talk_s_agent",
-    "talk_s_customer",
-    "talk_ratio_agent",
-    "speech_share",
-    "n_utterances",
-    "n_words",
-    "hold_count",
-    "hold_total_s",
-    "hold_max_s",
-    "dead_air_count",
-    "dead_air_total_s",
-    "overtalk_total_s",
-    "interruptions_agent",
-    "interruptions_customer",
-    "rate_agent",
-    "rate_customer",
-    "longest_monologue_agent_s",
-    "customer_emotion_start",
-    "customer_emotion_end",
-    "negative_emotion_count",
-]
+METRICS = list(METRIC_DESCRIPTIONS)
 # (type, probability per call, role, typical offset share of the call, typical length s)
 EVENTS = [
     ("greeting", 0.88, "agent", 0.01, 4.0),

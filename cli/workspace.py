@@ -14,25 +14,12 @@ from callqa.pipeline.types import CallQAError
 
 
 def _print_flagged(db: Path, limit: int | None, filters: Any = None, fmt: str = "table") -> int:
-    from callqa.pipeline import store
     from callqa.workspace.queue import QueueFilter, flagged_count, flagged_page
 
     f = filters or QueueFilter(limit=limit)
-    con = store.connect(db, read_only=True)
-    try:
-        res = flagged_page(con, f)
-        total = flagged_count(con, f)
-    finally:
-        con.close()
-    if fmt == "json":
-        console.print_json(json.dumps([dict(zip(res.columns, r)) for r in res.rows], default=str))
-        return len(res.rows)
-    if fmt == "csv":
-        import csv
-
-        w = csv.writer(sys.stdout)
-        w.writerow(res.columns)
-        w.writerows([_fmt(v) if isinstance(v, (list, tuple)) else v for v in r] for r in res.rows)
+    res, total = _read_page(db, f, flagged_page, flagged_count)
+    if fmt in ("json", "csv"):
+        _print_machine(res, fmt)
         return len(res.rows)
     if not res.rows:
         console.print("no flagged calls" + (" match these filters" if filters else ""))
@@ -48,6 +35,29 @@ def _print_flagged(db: Path, limit: int | None, filters: Any = None, fmt: str = 
     return len(res.rows)
 
 
+def _read_page(db: Path, f: Any, page: Any, count: Any) -> tuple[Any, Any]:
+    """One page of a queue listing and its count, read in one read-only connection."""
+    from callqa.pipeline import store
+
+    con = store.connect(db, read_only=True)
+    try:
+        return page(con, f), count(con, f)
+    finally:
+        con.close()
+
+
+def _print_machine(res: Any, fmt: str) -> None:
+    """A listing as JSON or CSV on stdout, for scripts; list cells joined in CSV."""
+    if fmt == "json":
+        console.print_json(json.dumps([dict(zip(res.columns, r)) for r in res.rows], default=str))
+        return
+    import csv
+
+    w = csv.writer(sys.stdout)
+    w.writerow(res.columns)
+    w.writerows([_fmt(v) if isinstance(v, (list, tuple)) else v for v in r] for r in res.rows)
+
+
 def _queue_cell(column: str, value: Any, status: str | None) -> Any:
     if column == "call_id":
         return value[:12]
@@ -60,24 +70,11 @@ def _print_recordings(db: Path, f: Any, fmt: str = "table", only: bool = True) -
     """The recordings to check: not graded (unscorable) or graded on the agent's side only (partial), with
     the reasons; never in the flagged queue. `only`: the listing asked for (else shown below the queue
     when there are any)."""
-    from callqa.pipeline import store
     from callqa.workspace.queue import recordings_count, recordings_to_check
 
-    con = store.connect(db, read_only=True)
-    try:
-        res = recordings_to_check(con, f)
-        counts = recordings_count(con, f)
-    finally:
-        con.close()
-    if only and fmt == "json":
-        console.print_json(json.dumps([dict(zip(res.columns, r)) for r in res.rows], default=str))
-        return len(res.rows)
-    if only and fmt == "csv":
-        import csv
-
-        w = csv.writer(sys.stdout)
-        w.writerow(res.columns)
-        w.writerows([_fmt(v) if isinstance(v, (list, tuple)) else v for v in r] for r in res.rows)
+    res, counts = _read_page(db, f, recordings_to_check, recordings_count)
+    if only and fmt in ("json", "csv"):
+        _print_machine(res, fmt)
         return len(res.rows)
     if fmt != "table" or (not res.rows and not only):
         return len(res.rows)

@@ -42,6 +42,9 @@ class ASRSettings(StrictModel):
     # Greedy decoding: measured (bench/e2e_throughput.py notes, 2-core CPU, base int8) it costs ~25 %
     # less CPU than beam 5 with no WER loss (pyannote sample: 0.148 batched greedy, 0.160 batched
     # beam 5, 0.198 sequential beam 5, 0.210 sequential greedy).
+    # Re-measured by bench/asr_options.py (pooled over the pyannote sample, its 8 kHz µ-law copy, aws-lca
+    # agent.wav and jfk; 2 shared cores, load ~3): beam 5 WER 0.169 vs greedy 0.194, for +20 % ASR CPU,
+    # which is over the 5 % throughput budget, so greedy stays the default.
     beam_size: int = 1
     language: str | None = None  # None: detect per call
     vad_filter: bool = True

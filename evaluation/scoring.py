@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from callqa.callgen import GREETINGS, CallLabels, LabelEvent
+from callqa.callgen import GREETINGS
 from callqa.pipeline.scoring import Scorecard, ScoringContext, load_scorecard, score_call
 from callqa.pipeline.types import CallResult, CallScore, Event
+from callqa.synth.labels import CallLabels, LabelEvent
 
 
 def _label_event(call: str, i: int, lab: LabelEvent, greeting_data: dict[str, bool]) -> Event:

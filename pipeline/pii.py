@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from callqa.pipeline.textmatch import EN_DIGIT_WORDS
+
 PII_TYPES: tuple[str, ...] = ("CARD", "PHONE", "NATIONAL_ID", "EMAIL", "DIGITS")
 
 
@@ -102,21 +104,7 @@ def ni_ok(s: str) -> bool:
 # ------------------------------------------------------------------------------------------------
 # tokenising digit strings
 
-_EN_DIGITS = {
-    "zero": "0",
-    "oh": "0",
-    "o": "0",
-    "nought": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
+_EN_DIGITS = {**EN_DIGIT_WORDS, "o": "0", "nought": "0"}
 _ZH_DIGITS = {
     "零": "0",
     "〇": "0",

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from callqa.config.phrases import AGENT_LISTS
 from callqa.config.settings import ScorabilitySettings
 from callqa.pipeline.scoring import (
     AllRule,
@@ -56,21 +57,8 @@ PARTIAL: ScorableStatus = "partial"
 UNSCORABLE: ScorableStatus = "unscorable"
 
 # What the agent says when a call is a service call: one of these heard means there is an agent to grade.
-SCRIPT_EVENTS = frozenset(
-    {
-        "greeting",
-        "identity_verification",
-        "need_discovery",
-        "understanding_confirmed",
-        "solution_explained",
-        "further_help_offered",
-        "satisfaction_check",
-        "closing",
-        "hold_announced",
-        "hold_thanked",
-        "empathy",
-    }
-)
+# Every agent phrase list but the forbidden phrases, which are no part of a script.
+SCRIPT_EVENTS = frozenset(AGENT_LISTS) - {"forbidden_phrase"}
 # What a recording of the agent's side alone cannot show: the customer's words and mood, and the line
 # measurements that need both parties (on one leg, silence is the other party talking).
 CUSTOMER_EVENTS = frozenset({"escalation_request", "complaint", "negative_emotion"})
@@ -134,7 +122,10 @@ def assess(
     if reasons:
         return Scorability(UNSCORABLE, tuple(reasons))
 
-    party = one_party(warnings, utterances, events, roles, limits, single_track=single_track, diarized=diarized)
+    if single_track:
+        party = one_voice_track_party(warnings, utterances, events, limits, diarized=diarized)
+    else:
+        party = one_channel_party(utterances, roles, limits.min_party_speech_s)
     if party is None:
         return Scorability(SCORABLE)
     why, agent_heard = party
@@ -154,31 +145,36 @@ def truncation(warnings: Iterable[str]) -> tuple[float, float] | None:
     return None
 
 
-def one_party(
+def one_channel_party(
+    utterances: Sequence[Utterance], roles: RoleDecision | None, min_s: float
+) -> tuple[str, bool] | None:
+    """(why, whether the party heard is the agent) when a recording with one channel per party carries
+    (almost) no speech on one party's channel, else None."""
+    if roles is None or not roles.mapping:
+        return None
+    talk: dict[str, float] = defaultdict(float)
+    for u in utterances:
+        talk[u.role] += u.end - u.start
+    if talk["customer"] < min_s <= talk["agent"]:
+        return f"one party only: the customer is not heard ({talk['customer']:.1f} s of speech)", True
+    if talk["agent"] < min_s <= talk["customer"]:
+        return f"one party only: the agent is not heard ({talk['agent']:.1f} s of speech)", False
+    return None
+
+
+def one_voice_track_party(
     warnings: Sequence[str],
     utterances: Sequence[Utterance],
     events: Sequence[Event],
-    roles: RoleDecision | None,
     limits: ScorabilitySettings,
     *,
-    single_track: bool,
     diarized: bool,
 ) -> tuple[str, bool] | None:
-    """(why, whether the party heard is the agent) when only one party is on the recording, else None."""
+    """(why, whether the party heard is the agent) when only one party is on a single voice track, else None.
+
+    Whoever speaks the agent's script is the agent.
+    """
     min_s = limits.min_party_speech_s
-    if not single_track and roles is not None and roles.mapping:
-        # one channel per party: a party is absent when its channel carries (almost) no speech
-        talk: dict[str, float] = defaultdict(float)
-        for u in utterances:
-            talk[u.role] += u.end - u.start
-        if talk["customer"] < min_s <= talk["agent"]:
-            return f"one party only: the customer is not heard ({talk['customer']:.1f} s of speech)", True
-        if talk["agent"] < min_s <= talk["customer"]:
-            return f"one party only: the agent is not heard ({talk['agent']:.1f} s of speech)", False
-        return None
-    if not single_track:
-        return None
-    # One voice track: whoever speaks the agent's script is the agent.
     agent_heard = any(e.type in SCRIPT_EVENTS for e in events)
     if any(_SILENT_CHANNEL in w for w in warnings):
         return "one party only: one stereo channel is silent", agent_heard

@@ -112,7 +112,8 @@ def cn_numerals_to_arabic(text: str) -> str:
     return _CN_NUM_RUN.sub(repl, text)
 
 
-_EN_NUMBERS = {
+# "oh" is how English speakers read a 0 inside a number; callqa.pipeline.pii reads digit strings with it too
+EN_DIGIT_WORDS = {
     "zero": "0",
     "oh": "0",
     "one": "1",
@@ -124,10 +125,8 @@ _EN_NUMBERS = {
     "seven": "7",
     "eight": "8",
     "nine": "9",
-    "ten": "10",
-    "eleven": "11",
-    "twelve": "12",
 }
+_EN_NUMBERS = {**EN_DIGIT_WORDS, "ten": "10", "eleven": "11", "twelve": "12"}
 _CONTRACTIONS = [
     (re.compile(r"\b(can)'?t\b"), r"\1 not"),
     (re.compile(r"\bwon'?t\b"), "will not"),

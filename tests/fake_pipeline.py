@@ -17,13 +17,30 @@ from callqa.pipeline.scoring import ScoringContext, load_scorecard, score_call
 from callqa.pipeline.types import CallFailure, CallResult, CallSource, Event, RoleDecision, Utterance, Word
 
 
-def result_for(source: CallSource) -> CallResult:
+def result_for(source: CallSource, dup_seq: bool = False) -> CallResult:
+    """A small but complete two-party result (a greeting, scored); `dup_seq` gives both utterances seq 0,
+    which the store must refuse."""
     words = [Word(0.5, 0.9, "Thank", 0.9, 0), Word(0.9, 1.2, "you", 0.95, 0)]
     utts = [
-        Utterance(0, "ch0", 0.5, 1.2, "Thank you", words, channel=0, role="agent", role_confidence=1.0),
-        Utterance(1, "ch1", 2.0, 2.5, "Hi", [Word(2.0, 2.5, "Hi", 0.8, 1)], channel=1, role="customer"),
+        Utterance(
+            0, "ch0", 0.5, 1.2, "Thank you", words, channel=0, role="agent", role_confidence=1.0, asr_confidence=0.92
+        ),
+        Utterance(
+            0 if dup_seq else 1, "ch1", 2.0, 2.5, "Hi", [Word(2.0, 2.5, "Hi", 0.8, 1)], channel=1, role="customer"
+        ),
     ]
-    ev = Event("greeting", 0.5, 1.2, "ch0", "agent", "Thank you", 0.9, "scripts/1", {}, event_id=source.call_id[:8])
+    ev = Event(
+        "greeting",
+        0.5,
+        1.2,
+        "ch0",
+        "agent",
+        "Thank you",
+        0.9,
+        "scripts/1",
+        {"phrase": "thank you"},
+        event_id=source.call_id[:8],
+    )
     score = score_call(load_scorecard("inbound_service_en"), ScoringContext([ev], 10.0, True))
     return CallResult(
         source=source,

@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
+from scipy.io import wavfile
+
 from callqa.pipeline import store
 from callqa.pipeline.types import (
     CallResult,
@@ -319,3 +322,26 @@ def build_db(path: Path, source_dir: Path | None = None) -> list[CallResult]:
     finally:
         con.close()
     return calls
+
+
+def write_wav(path: Path, seconds: float, channels: int, hz: float = 300, step_hz: float = 0) -> None:
+    """A 16-bit 8 kHz tone standing in for a recording; channel c at `hz` + c * `step_hz`."""
+    sr = 8000
+    t = np.arange(int(seconds * sr)) / sr
+    data = np.stack(
+        [(0.2 * np.sin(2 * np.pi * (hz + step_hz * c) * t) * 32767).astype(np.int16) for c in range(channels)], axis=1
+    )
+    wavfile.write(str(path), sr, data if channels > 1 else data[:, 0])
+
+
+def build_db_with_recordings(
+    root: Path, max_s: float = float("inf"), step_hz: float = 0
+) -> tuple[Path, list[CallResult]]:
+    """`build_db` at root/qa.duckdb, with a tone (at most `max_s` long) at each call's path in root/recordings."""
+    audio = root / "recordings"
+    audio.mkdir()
+    db = root / "qa.duckdb"
+    calls = build_db(db, source_dir=audio)
+    for c in calls:
+        write_wav(Path(c.source.path), min(c.duration_s, max_s), c.channels, step_hz=step_hz)
+    return db, calls

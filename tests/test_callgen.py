@@ -5,15 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from callqa.callgen import (
-    DEFAULT_N,
-    CallLabels,
-    LabelEvent,
-    _monologue_spans,
-    build_script,
-    call_specs,
-    labels_from_truth,
-)
+from callqa.callgen import DEFAULT_N, build_script, call_specs
+from callqa.synth.labels import CallLabels, LabelEvent, labels_from_truth, monologue_spans
 from callqa.synth.script import Hold, Turn
 from callqa.synth.truth import CallTruth, Span, TurnTruth
 
@@ -129,4 +122,4 @@ def test_monologue_truth_policy_matches_the_detector():
         t(4, "customer", 34.0, 37.0),
         t(5, "agent", 38.0, 40.0),
     ]
-    assert _monologue_spans(_truth(turns)) == [(0, 33.0), (38.0, 40.0)]
+    assert monologue_spans(_truth(turns)) == [(0, 33.0), (38.0, 40.0)]

@@ -2,10 +2,10 @@
 
 from dataclasses import replace
 
-from callqa.callgen import CallLabels, LabelEvent
 from callqa.evaluation.scoring import evaluate_scoring, truth_contexts
 from callqa.pipeline.scoring import load_scorecard, score_call
 from callqa.pipeline.types import CallResult, CallSource, RoleDecision
+from callqa.synth.labels import CallLabels, LabelEvent
 
 LABELS = CallLabels(
     stem="c1",

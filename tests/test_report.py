@@ -14,7 +14,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from scipy.io import wavfile
 
 import qa_data
 from callqa.flows.artifacts import run_markdown
@@ -23,24 +22,10 @@ from callqa.workspace.report import ReportError, build_report
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def _wav(path: Path, seconds: float, channels: int) -> None:
-    sr = 8000
-    t = np.arange(int(seconds * sr)) / sr
-    data = np.stack(
-        [(0.2 * np.sin(2 * np.pi * (300 + 200 * c) * t) * 32767).astype(np.int16) for c in range(channels)], axis=1
-    )
-    wavfile.write(str(path), sr, data if channels > 1 else data[:, 0])
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    audio = root / "recordings"
-    audio.mkdir()
-    db = root / "qa.duckdb"
-    calls = qa_data.build_db(db, source_dir=audio)
-    for c in calls:
-        _wav(Path(c.source.path), c.duration_s, c.channels)
+    db, calls = qa_data.build_db_with_recordings(root, step_hz=200)
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     summary = build_report(db, root / "site")
     return {

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import qa_data
 from callqa.cli import app
+from callqa.workspace.ledger import GENESIS, REVIEW_FIELDS, legacy_hash
 
 runner = CliRunner()
 STEREO, MONO, RUDE = "stereo_hold.wav", "mono_plain.wav", "rude.wav"
@@ -90,27 +91,11 @@ def _recompute_without_the_key(db):
                 "SELECT column_name FROM information_schema.columns WHERE table_name = 'reviews'"
             ).fetchall()
         }
-        fields = [
-            "review_id",
-            "seq",
-            "call_id",
-            "scorecard_id",
-            "scorecard_version",
-            "criterion_id",
-            "reviewer",
-            "verdict",
-            "comment",
-            "auto_result",
-            "created_at",
-        ]
-        rows = con.execute(f"SELECT {', '.join(fields)} FROM reviews ORDER BY seq").fetchall()
-        prev = "0" * 64
+        rows = con.execute(f"SELECT {', '.join(REVIEW_FIELDS)} FROM reviews ORDER BY seq").fetchall()
+        prev = GENESIS
         for r in rows:
-            row = dict(zip(fields, r))
-            payload = json.dumps(
-                {k: (str(v) if v is not None else None) for k, v in sorted(row.items())}, sort_keys=True
-            )
-            h = hashlib.sha256((prev + payload).encode()).hexdigest()
+            row = dict(zip(REVIEW_FIELDS, r))
+            h = legacy_hash(prev, row)
             sets = {"prev_hash": prev, "row_hash": h}
             if "mac" in cols:  # the keyed columns too, with the best a keyless attacker has
                 sets |= {"prev_mac": prev, "mac": h}

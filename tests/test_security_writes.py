@@ -13,9 +13,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
-from scipy.io import wavfile
 from typer.testing import CliRunner
 
 import qa_data
@@ -29,22 +27,10 @@ VICTIM_TEXT = "the victim's own file\n"
 MANIFEST = ".callqa-manifest.json"
 
 
-def _wav(path: Path, seconds: float, channels: int, hz: float = 300) -> None:
-    sr = 8000
-    t = np.arange(int(seconds * sr)) / sr
-    data = np.stack([(0.2 * np.sin(2 * np.pi * hz * t) * 32767).astype(np.int16)] * channels, axis=1)
-    wavfile.write(str(path), sr, data if channels > 1 else data[:, 0])
-
-
 @pytest.fixture(scope="module")
 def site_db(tmp_path_factory):
     root = tmp_path_factory.mktemp("writes")
-    rec = root / "recordings"
-    rec.mkdir()
-    db = root / "qa.duckdb"
-    calls = qa_data.build_db(db, source_dir=rec)
-    for c in calls:
-        _wav(Path(c.source.path), min(c.duration_s, 3.0), c.channels)
+    db, calls = qa_data.build_db_with_recordings(root, max_s=3.0)
     return {"db": db, "calls": calls}
 
 
@@ -169,11 +155,11 @@ def audio_db(tmp_path):
     for d in (rec, red, private):
         d.mkdir()
     secret = private / "secret.wav"
-    _wav(secret, 2.0, 1, hz=1234)
+    qa_data.write_wav(secret, 2.0, 1, hz=1234)
     calls = qa_data.all_calls(rec)
     good, leaky_meta, linked, redacted_ok = calls
     for c in calls:
-        _wav(Path(c.source.path), 2.0, c.channels)
+        qa_data.write_wav(Path(c.source.path), 2.0, c.channels)
     leaky_meta = replace(
         leaky_meta,
         source=replace(leaky_meta.source, metadata={**leaky_meta.source.metadata, "redacted_audio": str(secret)}),
@@ -181,7 +167,7 @@ def audio_db(tmp_path):
     Path(linked.source.path).unlink()
     Path(linked.source.path).symlink_to(secret)
     copy = red / "zh.redacted.wav"
-    _wav(copy, 2.0, 1, hz=500)
+    qa_data.write_wav(copy, 2.0, 1, hz=500)
     redacted_ok = replace(
         redacted_ok,
         source=replace(redacted_ok.source, metadata={**redacted_ok.source.metadata, "redacted_audio": str(copy)}),

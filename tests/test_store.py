@@ -2,44 +2,16 @@ import duckdb
 import pytest
 
 from callqa.pipeline import store
-from callqa.pipeline.scoring import ScoringContext, load_scorecard, score_call
-from callqa.pipeline.types import CallFailure, CallResult, CallSource, Event, RoleDecision, Utterance, Word
+from callqa.pipeline.types import CallFailure, CallSource
 from callqa.workspace import sandbox
+from fake_pipeline import result_for
 
 
 def make_result(call_id="a" * 64, dup_seq=False):
-    words = [Word(0.5, 0.9, "Thank", 0.9, 0), Word(0.9, 1.2, "you", 0.95, 0)]
-    utts = [
-        Utterance(
-            0, "ch0", 0.5, 1.2, "Thank you", words, channel=0, role="agent", role_confidence=1.0, asr_confidence=0.92
-        ),
-        Utterance(
-            0 if dup_seq else 1, "ch1", 2.0, 2.5, "Hi", [Word(2.0, 2.5, "Hi", 0.8, 1)], channel=1, role="customer"
-        ),
-    ]
-    ev = Event(
-        "greeting", 0.5, 1.2, "ch0", "agent", "Thank you", 0.9, "scripts/1", {"phrase": "thank you"}, event_id="e1"
+    source = CallSource(
+        f"/calls/{call_id[:4]}.wav", call_id, 1000, {"agent_id": "A7", "started_at": "2026-11-20T09:30:00Z"}
     )
-    card = load_scorecard("inbound_service_en")
-    score = score_call(card, ScoringContext([ev], 10.0, True))
-    return CallResult(
-        source=CallSource(
-            f"/calls/{call_id[:4]}.wav", call_id, 1000, {"agent_id": "A7", "started_at": "2026-11-20T09:30:00Z"}
-        ),
-        duration_s=10.0,
-        channels=2,
-        sample_rate=8000,
-        codec="pcm_mulaw",
-        language="en",
-        language_probability=0.99,
-        utterances=utts,
-        events=[ev],
-        metrics={"talk_s": 1.2},
-        scores=[score],
-        models={"asr": "test"},
-        roles=RoleDecision({"ch0": "agent", "ch1": "customer"}, 1.0, "channel_map"),
-        timings={"decode": 0.1},
-    )
+    return result_for(source, dup_seq)
 
 
 def test_write_call_lands_in_every_call_table(tmp_path):

@@ -102,24 +102,10 @@ def detect_holds(
         # Music is unambiguous; a silent line is a hold only by length and context.
         conf = 0.95 if h.kind == "music" else (0.85 if h.announced or h.thanked else 0.7)
         evidence = "; ".join(parts)
-        events.append(
-            Event(
-                "hold",
-                h.start,
-                h.end,
-                None,
-                "agent",
-                evidence,
-                conf,
-                DETECTOR_VERSION,
-                data,
-                new_event_id(call_id, "hold", h.start, h.end, None, n),
-            )
-        )
-        if h.announced is None:
+        for etype in ("hold",) if h.announced is not None else ("hold", "hold_unannounced"):
             events.append(
                 Event(
-                    "hold_unannounced",
+                    etype,
                     h.start,
                     h.end,
                     None,
@@ -128,7 +114,7 @@ def detect_holds(
                     conf,
                     DETECTOR_VERSION,
                     dict(data),
-                    new_event_id(call_id, "hold_unannounced", h.start, h.end, None, n),
+                    new_event_id(call_id, etype, h.start, h.end, None, n),
                 )
             )
     metrics: dict[str, float | None] = {
