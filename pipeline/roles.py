@@ -49,6 +49,11 @@ FIRST_SPEAKER_WEIGHT = {"inbound": 1.0, "outbound": -1.0, None: 0.5}
 # labelled with the likelier voice, but only just): a misattributed greeting would otherwise
 # outweigh the rest of the call.
 UNCERTAIN_SHARE = 0.25
+# Once the roles are decided, a turn the diarizer could not attribute goes to the agent when its
+# words are the agent's script (these cues, the strongest in EVIDENCE_WEIGHTS): where the voice
+# cannot tell, the words do. Measured: the aws-lca Auto_Repairs_49 mono mix opens with the agent's
+# "... speaking. How can I help you?", which the speaker model puts with the caller's voice.
+AGENT_SCRIPT_CUES = frozenset({"greeting", "need_discovery", "further_help_offered"})
 
 
 def sidecar_channel_map(metadata: Mapping[str, Any], path: str | None = None) -> dict[int, str] | None:
@@ -196,7 +201,37 @@ def assign_roles(
         )
         for u in utterances
     ]
+    if evidence is not None and uncertain and decision.mapping:
+        out = reattribute_uncertain_script(out, evidence, decision, uncertain)
     return out, decision
+
+
+def reattribute_uncertain_script(
+    utterances: list[Utterance],
+    evidence: Sequence[Event],
+    decision: RoleDecision,
+    uncertain: Sequence[tuple[float, float]],
+) -> list[Utterance]:
+    """Customer turns that lie mostly in an unattributable span and carry an agent-script cue
+    (AGENT_SCRIPT_CUES, found with roles unknown) become the agent's, speaker label included."""
+    agents = [s for s, r in decision.mapping.items() if r == "agent"]
+    if len(agents) != 1:
+        return utterances
+    agent = agents[0]
+    out = []
+    for u in utterances:
+        if (
+            u.role == "customer"
+            and u.words
+            and _uncertain_share(u.start, u.end, uncertain) >= 0.5
+            and any(
+                e.type in AGENT_SCRIPT_CUES and e.speaker == u.speaker and overlap(e.start, e.end, u.start, u.end) > 0
+                for e in evidence
+            )
+        ):
+            u = replace(u, speaker=agent, role="agent", role_confidence=decision.confidence)
+        out.append(u)
+    return out
 
 
 def detect_role_evidence(

@@ -140,3 +140,28 @@ def test_a_greeting_in_a_turn_the_diarizer_could_not_attribute_does_not_decide(r
     # cues elsewhere in the call keep their full weight
     far = decide_by_evidence(utts, ev, uncertain=[(utts[-1].end + 5, utts[-1].end + 9)])
     assert far.mapping == blind.mapping and far.confidence == blind.confidence
+
+
+def test_an_unattributable_turn_that_is_the_agents_script_goes_to_the_agent(role_kit):
+    """Where the voice cannot tell (an uncertain turn), the words do: once the roles are decided, the
+    agent's opening line in the customer's cluster is the agent's; the customer's own request, said
+    in an uncertain turn too, and a certain customer turn stay the customer's."""
+    utts = _utts(
+        [
+            ("B", "Thank you for calling Acme, this is Emma speaking, how can I help you?"),
+            ("B", "Hi, I would like to change the address on my account please."),
+            ("A", "Of course, I can update that for you right now."),
+            ("B", "Great, it is 12 Elm Street."),
+            ("A", "Is there anything else I can help you with today?"),
+            ("B", "No, that is all, thanks."),
+        ]
+    )
+    ev = detect_role_evidence("call", utts, "en", role_kit)
+    doubt = [(utts[0].start, utts[0].end), (utts[1].start, utts[1].end)]
+    out, decision = assign_roles(utts, 1, None, {}, evidence=ev, uncertain=doubt)
+    assert decision.mapping == {"A": "agent", "B": "customer"}
+    assert (out[0].role, out[0].speaker) == ("agent", "A")
+    assert [u.role for u in out[1:]] == ["customer", "agent", "customer", "agent", "customer"]
+    # without the diarizer's doubt nothing is moved: the voice decides
+    out2, _ = assign_roles(utts, 1, None, {}, evidence=ev, uncertain=[(utts[-1].end + 5, utts[-1].end + 9)])
+    assert out2[0].speaker == "B"
