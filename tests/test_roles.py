@@ -114,19 +114,21 @@ def test_one_speaker_is_undetermined_and_channel_maps_win_over_evidence(role_kit
     assert dec.mapping == {"ch1": "agent", "ch0": "customer"}
 
 
+# The agent's opening line put in the customer's cluster by the diarizer ("B" is the customer's voice).
+MISATTRIBUTED_OPENING = [
+    ("B", "Thank you for calling Acme, this is Emma speaking, how can I help you?"),
+    ("B", "Hi, I would like to change the address on my account please."),
+    ("A", "Of course, I can update that for you right now."),
+    ("B", "Great, it is 12 Elm Street."),
+    ("A", "Is there anything else I can help you with today?"),
+    ("B", "No, that is all, thanks."),
+]
+
+
 def test_a_greeting_in_a_turn_the_diarizer_could_not_attribute_does_not_decide(role_kit):
     """The diarizer put the agent's opening line in the customer's cluster (it happens on short first
     turns: aws-lca Auto_Repairs_49 mixed to mono) but reported that turn as uncertain."""
-    utts = _utts(
-        [
-            ("B", "Thank you for calling Acme, this is Emma speaking, how can I help you?"),
-            ("B", "Hi, I would like to change the address on my account please."),
-            ("A", "Of course, I can update that for you right now."),
-            ("B", "Great, it is 12 Elm Street."),
-            ("A", "Is there anything else I can help you with today?"),
-            ("B", "No, that is all, thanks."),
-        ]
-    )
+    utts = _utts(MISATTRIBUTED_OPENING)
     ev = detect_role_evidence("call", utts, "en", role_kit)
     assert {e.type for e in ev if e.speaker == "B"} >= {"greeting"}
     assert {e.type for e in ev if e.speaker == "A"} >= {"further_help_offered"}
@@ -146,16 +148,7 @@ def test_an_unattributable_turn_that_is_the_agents_script_goes_to_the_agent(role
     """Where the voice cannot tell (an uncertain turn), the words do: once the roles are decided, the
     agent's opening line in the customer's cluster is the agent's; the customer's own request, said
     in an uncertain turn too, and a certain customer turn stay the customer's."""
-    utts = _utts(
-        [
-            ("B", "Thank you for calling Acme, this is Emma speaking, how can I help you?"),
-            ("B", "Hi, I would like to change the address on my account please."),
-            ("A", "Of course, I can update that for you right now."),
-            ("B", "Great, it is 12 Elm Street."),
-            ("A", "Is there anything else I can help you with today?"),
-            ("B", "No, that is all, thanks."),
-        ]
-    )
+    utts = _utts(MISATTRIBUTED_OPENING)
     ev = detect_role_evidence("call", utts, "en", role_kit)
     doubt = [(utts[0].start, utts[0].end), (utts[1].start, utts[1].end)]
     out, decision = assign_roles(utts, 1, None, {}, evidence=ev, uncertain=doubt)
