@@ -18,7 +18,10 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 import typer  # noqa: E402
 
 from callqa.cli import qa, run, workspace  # noqa: E402
+from callqa.cli.audit_report import audit_report  # noqa: E402
 from callqa.cli.evaluate import eval_app  # noqa: E402
+from callqa.cli.web import serve, users_app  # noqa: E402
+from callqa.cli.workflow import assign, calibrate_app, workflow_app  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
@@ -26,6 +29,9 @@ app = typer.Typer(
     help="callqa: speech analytics for contact-centre QA. Transcribe, detect, score and audit every call in DuckDB.",
 )
 app.add_typer(eval_app, name="eval")
+app.add_typer(users_app, name="users")
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(calibrate_app, name="calibrate")
 
 app.command()(run.run)
 app.command()(workspace.flagged)
@@ -40,8 +46,11 @@ app.command()(qa.audit)
 app.command()(qa.forget)
 app.command("calibration")(qa.calibration_cmd)
 app.command()(qa.sample)
+app.command()(assign)
 app.command()(qa.rescore)
 app.command()(run.deploy)
+app.command()(serve)
+app.command("audit-report")(audit_report)
 
 
 def main() -> None:  # pragma: no cover - console script entry point

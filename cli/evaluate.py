@@ -52,7 +52,10 @@ def scoring(
 @eval_app.command("detectors")
 def detectors(
     n: int = typer.Option(
-        30, "--n", help="labelled English calls to synthesise and run (any prefix covers every feature)"
+        30, "--n", help="labelled calls per language to synthesise and run (any prefix covers every feature)"
+    ),
+    lang: str = typer.Option(
+        "all", "--lang", help="en, zh (Mandarin calls with ASR, then transcripts; needs the zh-tts extra) or all"
     ),
     out: Path = typer.Option(
         Path("eval_detectors"), "--out", help="where the calls, labels and JSON report go (calls are reused)"
@@ -63,11 +66,11 @@ def detectors(
     seed: int = typer.Option(0, "--seed"),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Precision/recall per detector and language, hold duration error, detector time share of audio."""
+    """Precision/recall per detector and language, hold duration error, Mandarin CER, detector time share."""
     from callqa.evaluation.detectors import main as eval_main
 
     try:
-        eval_main(n=n, out=out, real=real, seed=seed, config=config, console=console)
+        eval_main(n=n, out=out, real=real, seed=seed, config=config, console=console, lang=lang)
     except CallQAError as e:
         _fail(e)
 

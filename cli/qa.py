@@ -40,11 +40,8 @@ def show(
     from callqa.workspace.qa import call_view, open_db
 
     try:
-        con = open_db(db, read_only=True)
-        try:
+        with open_db(db, read_only=True) as con:
             v = call_view(con, call)
-        finally:
-            con.close()
     except CallQAError as e:
         _fail(e)
     c = v.call
@@ -144,8 +141,7 @@ def review(
     try:
         settings = load_settings(config)
         red = settings.redaction
-        con = open_db(db)
-        try:
+        with open_db(db) as con:
             row = add_review(
                 con,
                 call,
@@ -157,8 +153,6 @@ def review(
                 key_file=settings.audit.key_file,
                 redaction=options_from_settings(red) if red.enabled else None,
             )
-        finally:
-            con.close()
     except CallQAError as e:
         _fail(e)
     console.print(
@@ -192,8 +186,7 @@ def audit(
     try:
         settings = load_settings(config)
         expect = chain.parse_expected(expect_head) if expect_head else None
-        con = open_db(db, read_only=not seal)
-        try:
+        with open_db(db, read_only=not seal) as con:
             head_file = head_path(database_path(con))
             if seal:
                 key = chain.writer_key(con, settings.audit.key_file, head_file)
@@ -201,8 +194,6 @@ def audit(
             key_file = settings.audit.key_file
             rep = chain.verify(con, load_key(key_file), head_file, expect, key_file)
             last = chain.tail(con)
-        finally:
-            con.close()
     except CallQAError as e:
         _fail(e)
     for note in rep.notes:
@@ -234,7 +225,7 @@ def forget(
 
     from callqa.config.settings import load_settings
     from callqa.pipeline.redact import options_from_settings
-    from callqa.pipeline.store import StoreError
+    from callqa.pipeline.store import StoreError, batch_lock
     from callqa.workspace import chain
     from callqa.workspace.forget import compact_database, customer_calls, erase_calls, forgotten_call_ids
     from callqa.workspace.ledger import database_path, head_path
@@ -244,8 +235,7 @@ def forget(
         _fail(CallQAError(None, "give --call-id (one or more) or --customer-id, not both"))
     try:
         settings = load_settings(config)
-        con = open_db(db)
-        try:
+        with open_db(db) as con:
             if customer_id is not None:
                 ids = customer_calls(con, customer_id, settings.redaction)
                 if not ids:
@@ -271,8 +261,6 @@ def forget(
                 redaction=options_from_settings(red) if red.enabled else None,
                 dry_run=dry_run,
             )
-        finally:
-            con.close()
     except CallQAError as e:
         _fail(e)
     rows = ", ".join(f"{n} {t}" for t, n in res.rows.items()) or "no rows"
@@ -287,8 +275,10 @@ def forget(
     console.print(f"tombstone #{res.seq} recorded in the review chain ({len(res.call_ids)} call id(s), no content)")
     if compact:
         try:
-            before, after = compact_database(db)
-        except (OSError, duckdb.Error) as e:
+            # the batch reopens the file per commit: a commit between the copy and the swap would be lost
+            with batch_lock(db):
+                before, after = compact_database(db)
+        except (OSError, duckdb.Error, StoreError) as e:
             err.print(
                 f"[yellow]not compacted ({_e(e)}):[/] the removed rows' bytes may remain in the file's free space"
             )
@@ -318,11 +308,8 @@ def calibration_cmd(db: Path = DB_OPTION) -> None:
     from callqa.workspace.qa import calibration, open_db
 
     try:
-        con = open_db(db, read_only=True)
-        try:
+        with open_db(db, read_only=True) as con:
             rows = calibration(con)
-        finally:
-            con.close()
     except CallQAError as e:
         _fail(e)
     if not rows:
@@ -378,8 +365,7 @@ def sample(
     from callqa.workspace.qa import draw_sample, open_db
 
     try:
-        con = open_db(db)
-        try:
+        with open_db(db) as con:
             res = draw_sample(con, n, by, seed, include_flagged, since, reviewer)
             names = (
                 dict(
@@ -391,8 +377,6 @@ def sample(
                 if res["calls"]
                 else {}
             )
-        finally:
-            con.close()
     except CallQAError as e:
         _fail(e)
     console.print(

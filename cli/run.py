@@ -159,10 +159,14 @@ def demo(
     db: Path = DB_OPTION,
     workers: int | None = typer.Option(None, "--workers", "-w"),
 ) -> None:
-    """Synthesise a few realistic English stereo calls, run the nightly flow on them, show the flagged ones."""
-    from callqa.synth.demo import write_demo_calls
+    """Synthesise realistic English and Mandarin stereo calls, run the nightly flow on them, show the flagged ones."""
+    from callqa.synth.demo import unavailable_demo_calls, write_demo_calls
 
-    console.print(f"synthesising demo calls into {out_dir}/ (offline TTS: piper)", markup=False)
+    skipped = unavailable_demo_calls()
+    tts = "piper" if skipped else "piper, and Kokoro-82M for Mandarin"
+    console.print(f"synthesising demo calls into {out_dir}/ (offline TTS: {tts})", markup=False)
+    for stem, why in skipped.items():
+        console.print(f"skipped {stem}: {why}", markup=False)
     paths = write_demo_calls(out_dir)
     console.print(f"{len(paths)} recordings written; running the nightly flow into {db}", markup=False)
     try:
@@ -173,6 +177,10 @@ def demo(
     _print_flagged(db, None)
     query = '"SELECT file_name, grade, flag_reasons FROM flagged_queue"'
     console.print(f"\nnext: [bold]callqa sql --db {escape(str(db))} {query}[/]")
+    console.print(
+        f"workspace: [bold]callqa users add admin --role admin --db {escape(str(db))}[/] then "
+        f"[bold]callqa serve --db {escape(str(db))}[/] and open http://127.0.0.1:8000/"
+    )
 
 
 def deploy(
@@ -199,6 +207,11 @@ def deploy(
         help="auto: Prefect deployment when PREFECT_API_URL is set, else a local scheduler | prefect | local",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="check the schedule and print the next runs, then exit"),
+    audit_report: str | None = typer.Option(
+        None, "--audit-report", help="monthly | weekly: also write the QA audit report (a Prefect artifact)"
+    ),
+    audit_out: Path = typer.Option(Path("callqa-audit"), "--audit-out", help="folder of the scheduled audit report"),
+    audit_lang: str = typer.Option("en", "--audit-lang", help="en | zh: language of the scheduled audit report"),
 ) -> None:
     """Serve the nightly batch on a cron schedule (a Prefect deployment, or a local scheduler without a server)."""
     from callqa.config.settings import load_settings
@@ -212,8 +225,18 @@ def deploy(
         load_settings(config)  # a bad config fails now, not at 2 a.m.
         schedule = dep.make_schedule(cron, timezone)
         chosen = dep.resolve_mode(mode)  # type: ignore[arg-type]
+        if audit_report is not None:
+            from callqa.flows import audit as audit_flow
+
+            audit_schedule = dep.make_schedule(audit_flow.audit_cron(audit_report), schedule.timezone)
     except CallQAError as e:
         _fail(e)
+    audit_params = {
+        "db_path": str(db.resolve()),
+        "out_dir": str(audit_out.resolve()),
+        "lang": audit_lang,
+        "config_path": str(config.resolve()) if config else None,
+    }
     params = {
         "input_dir": str(input_dir.resolve()),
         "db_path": str(db.resolve()),
@@ -234,16 +257,36 @@ def deploy(
         f"batch: {params['input_dir']} -> {params['db_path']}" + (f" on Dask {dask_address}" if dask_address else ""),
         markup=False,
     )
+    if audit_report is not None:
+        when = ", ".join(t.strftime("%Y-%m-%d %H:%M %Z") for t in audit_schedule.next_times(2))
+        console.print(f"audit report: {audit_report} -> {audit_params['out_dir']}; next: {when}", markup=False)
     if dry_run:
         return
     if chosen == "prefect":
-        dep.serve_with_prefect(schedule, params, name=name)
+        extra = ()
+        if audit_report is not None:
+            extra = (audit_flow.build_audit_deployment(audit_report, schedule.timezone, audit_params, f"{name}-audit"),)
+        dep.serve_with_prefect(schedule, params, name=name, extra=extra)
         return
+
+    import datetime as dt
 
     from callqa.flows.nightly import run_nightly
 
+    last_run = {"at": dt.datetime.now(dt.UTC)}
+
     def job() -> dict:
-        return run_nightly(input_dir, db, config, workers=workers, dask_address=dask_address, parquet_dir=parquet_dir)
+        res = run_nightly(input_dir, db, config, workers=workers, dask_address=dask_address, parquet_dir=parquet_dir)
+        # the local scheduler keeps one clock: the audit runs after the first batch past its tick
+        now = dt.datetime.now(dt.UTC)
+        if audit_report is not None and audit_schedule.next_times(1, after=last_run["at"])[0] <= now:
+            try:
+                a = audit_flow.run_audit(**audit_params, every=audit_report)
+                console.print(f"audit report {a['span']}: {a['html']}", markup=False)
+            except CallQAError as e:  # the night's calls are stored: a report problem is not a failed run
+                err.print(f"[bold red]audit report failed:[/] {escape(str(e))}")
+        last_run["at"] = now
+        return res
 
     def on_event(event: str, info: dict) -> None:
         if event == "waiting":

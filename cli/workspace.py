@@ -39,11 +39,9 @@ def _read_page(db: Path, f: Any, page: Any, count: Any) -> tuple[Any, Any]:
     """One page of a queue listing and its count, read in one read-only connection."""
     from callqa.pipeline import store
 
-    con = store.connect(db, read_only=True)
-    try:
+    # waits (bounded) while a batch commits, and frees the file for it straight after
+    with store.open_db(db, read_only=True) as con:
         return page(con, f), count(con, f)
-    finally:
-        con.close()
 
 
 def _print_machine(res: Any, fmt: str) -> None:

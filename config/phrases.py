@@ -31,8 +31,9 @@ AGENT_LISTS = (
     "empathy",
     "hold_announced",
     "hold_thanked",
+    "transfer",
 )
-CUSTOMER_LISTS = ("escalation_request", "complaint")
+CUSTOMER_LISTS = ("escalation_request", "complaint", "repeat_contact_mention")
 PHRASE_LISTS = AGENT_LISTS + CUSTOMER_LISTS
 
 
@@ -61,6 +62,8 @@ class PhraseBook(StrictModel):
     hold_thanked: list[str] = []
     escalation_request: list[str] = []
     complaint: list[str] = []
+    transfer: list[str] = []  # the agent hands the call to another team or tier
+    repeat_contact_mention: list[str] = []  # "this is the third time I call": an effort cue
     # Greeting details (regular expressions over the canonical text: lower case, no punctuation,
     # numerals as digits). A name pattern's first group, when it has one, is the name: a group
     # that is a stopword ("this is about…") or part of a company name is not a name.

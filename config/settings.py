@@ -47,6 +47,16 @@ class ASRSettings(StrictModel):
     # which is over the 5 % throughput budget, so greedy stays the default.
     beam_size: int = 1
     language: str | None = None  # None: detect per call
+    # the call's queue (sidecar/manifest `queue`) → its language, e.g. {cn_service: zh}; a sidecar
+    # `language` wins, then this, then `language`
+    language_by_queue: dict[str, str] = {}
+    # Mandarin: an initial prompt in Simplified service-call wording, given for calls whose language
+    # is zh (forced, or detected first when unknown), steers Whisper to Simplified script. Off by
+    # default: measured with base on the real clips, it raised the FunASR clip's CER 0.05 → 0.26 and
+    # dropped the English turns of the code-switched Azure clip; Simplified output is guaranteed by
+    # OpenCC t2s after ASR instead (callqa.pipeline.writing), which changes no recognised character.
+    # e.g. "您好，很高兴为您服务，请问有什么可以帮您？好的，我帮您查询一下。"
+    prompt_zh: str | None = None
     vad_filter: bool = True
     vad_min_silence_ms: int = 500
     vad_speech_pad_ms: int = Field(400, ge=0)  # faster-whisper's default
@@ -289,6 +299,62 @@ class RetentionSettings(StrictModel):
     days: int | None = Field(None, ge=1)  # None: kept until forgotten; age from started_at, else processed_at
 
 
+class DatabaseSettings(StrictModel):
+    """Waiting for the DuckDB file while another process holds it (callqa.pipeline.database.open_db)."""
+
+    # readers, reviews and CLI commands wait this long for a batch commit or another command to finish
+    lock_timeout_s: float = Field(30.0, ge=0)
+    # the batch's own commits wait this long for readers (a long `callqa report`) before it stops
+    writer_lock_timeout_s: float = Field(600.0, ge=0)
+    # the batch's per-call commits skip DuckDB's checkpoint-on-close until the WAL passes this size: a
+    # checkpoint per call costs ~20 ms and ~4 MB of free disk, a bigger WAL ~30 ms per MB on every open
+    checkpoint_wal_mb: float = Field(1.0, ge=0)
+
+
+class WorkflowSettings(StrictModel):
+    """The review workflow (callqa.workspace.workflow) and calibration sessions."""
+
+    # days the agent has to acknowledge or dispute a shared review (1-90, as Contact Lens allows)
+    dispute_window_days: int = Field(7, ge=1, le=90)
+    # calibration reviewers see the machine's verdict on a call only after submitting theirs
+    calibration_hide_machine: bool = True
+
+
+class KpiTarget(StrictModel):
+    """Targets for one queue's average times per call (seconds); a call over a target counts against it."""
+
+    handle_s: float = Field(480.0, gt=0)  # handle time: the recording's length
+    talk_s: float = Field(360.0, gt=0)
+    hold_s: float = Field(60.0, ge=0)
+    dead_air_s: float = Field(20.0, ge=0)
+
+
+class KpiSettings(StrictModel):
+    """Centre KPIs (config/migrations/0011_kpis.sql, callqa.workspace.kpis)."""
+
+    # the same customer_id calling again within this many days is a repeat contact (not first-contact resolved)
+    repeat_window_days: int = Field(7, ge=1, le=365)
+    # per queue; "default" applies to every queue not named (and to calls without a queue)
+    targets: dict[str, KpiTarget] = {"default": KpiTarget()}
+    # a hold at least this long counts as a long hold in the customer effort score
+    long_hold_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _has_default(self) -> KpiSettings:
+        if "default" not in self.targets:
+            self.targets = {"default": KpiTarget(), **self.targets}
+        return self
+
+
+class MetadataSettings(StrictModel):
+    """Call metadata from the recording's file name (callqa.pipeline.filename_meta); sidecar and manifest win."""
+
+    # a regular expression with named groups among agent_id, team, queue, started_at, direction, customer_id,
+    # matched against the file name (searched, not anchored), or a template such as
+    # "{_}_{_}_{_}_AGENT_{agent_id}_DT_{started_at}_{_}.wav"; None: nothing is read from file names
+    filename_pattern: str | None = None
+
+
 class Settings(StrictModel):
     # Which stereo channel carries whom; most recorders put the agent on the left channel.
     # null: stereo roles are decided from what was said (as for mono), like a channel map that is unknown
@@ -303,6 +369,10 @@ class Settings(StrictModel):
     scorability: ScorabilitySettings = ScorabilitySettings()
     audit: AuditSettings = AuditSettings()
     retention: RetentionSettings = RetentionSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
+    kpi: KpiSettings = KpiSettings()
+    metadata: MetadataSettings = MetadataSettings()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

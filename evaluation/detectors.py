@@ -1,8 +1,9 @@
 """`callqa eval detectors`: precision and recall of every detector on labelled calls.
 
 English: synthesised audio calls (`callqa.callgen`) through the whole pipeline (`process_call`:
-decode, ASR, speakers, roles, detectors). Mandarin: labelled transcripts through the text
-detectors via their own scorer, when it is installed beside this module. Also: hold duration
+decode, ASR, speakers, roles, detectors). Mandarin: synthesised calls through the whole pipeline
+too (`evaluation.detectors_zh`, with CER, when the zh-tts extra is installed), and labelled
+transcripts through the text detectors via their own scorer. Also: hold duration
 error against the synthesis truth and the detectors' running time as a share of audio duration.
 
 Matching rule, per event type: a detection is correct when it overlaps (within `tol_s`) a label
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from callqa.callgen import generate_calls
-from callqa.pipeline.types import CallFailure, CallResult, CallSource, Event
+from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallSource, Event
 from callqa.synth.labels import CallLabels, LabelEvent
 
 # the detector time share counts these stages of process_call (never decode/ASR/diarization)
@@ -141,6 +142,7 @@ class EvalReport:
     failures: list[str] = field(default_factory=list)
     metric_errors: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cer: list[dict[str, Any]] = field(default_factory=list)  # Mandarin audio: per call (evaluation.detectors_zh)
 
     @property
     def detector_share(self) -> float | None:
@@ -170,10 +172,13 @@ class EvalReport:
             "failures": self.failures,
             "metric_errors": {k: v for k, v in self.metric_errors.items()},
             "notes": self.notes,
+            "cer": self.cer,
         }
 
 
-def evaluate_results(pairs: list[tuple[CallResult, CallLabels]], tol_s: float = 1.0) -> EvalReport:
+def evaluate_results(
+    pairs: list[tuple[CallResult, CallLabels]], tol_s: float = 1.0, language: str = "en"
+) -> EvalReport:
     tallies: dict[str, Tally] = {}
     holds: list[dict[str, Any]] = []
     audio = det = aud = asr = 0.0
@@ -190,7 +195,7 @@ def evaluate_results(pairs: list[tuple[CallResult, CallLabels]], tol_s: float = 
             got = res.metrics.get(k)
             if got is not None:
                 metric_errors.setdefault(k, []).append(round(float(got) - float(truth), 2))
-    return EvalReport("en", len(pairs), audio, tallies, holds, det, aud, asr, metric_errors=metric_errors)
+    return EvalReport(language, len(pairs), audio, tallies, holds, det, aud, asr, metric_errors=metric_errors)
 
 
 def run_english(
@@ -235,8 +240,8 @@ def run_mandarin(kit: Any, progress: Callable[[str], None] | None = None) -> Eva
     """Mandarin on labelled transcripts (no ASR): the text detectors through their own scorer
     (callqa.evaluation.metrics), and negative emotion against tests/data/zh_emotion_labels.json.
 
-    The audio detectors (hold spans, dead air, interruptions) need Mandarin audio, which cannot be
-    synthesised offline here; the real Mandarin clips go through the full pipeline with --real.
+    The audio detectors (hold spans, dead air, interruptions) are scored on the synthesised
+    Mandarin calls (`evaluation.detectors_zh.run_mandarin_audio`).
     """
     try:
         from callqa.evaluation.metrics import TEXT_DATASETS, evaluate_text_detectors, load_text_dataset
@@ -256,8 +261,8 @@ def run_mandarin(kit: Any, progress: Callable[[str], None] | None = None) -> Eva
             (tallies[typ].false_alarms if line.startswith("FP") else tallies[typ].misses).append(line)
     rep = EvalReport("zh", text.n_calls, text.audio_s, tallies, detector_s=text.detect_s)
     rep.notes.append(
-        "Mandarin: labelled transcripts with word timings, no ASR (no offline Mandarin TTS that Whisper "
-        "understands); hold/dead-air/interruption need audio and are not scored here"
+        "Mandarin transcripts: labelled, with word timings, no ASR; hold/dead-air/interruption need audio "
+        "and are scored on the synthesised Mandarin calls"
     )
 
     labels_file = TEXT_DATASETS["zh"].parent / "zh_emotion_labels.json"
@@ -387,8 +392,12 @@ def main(
     seed: int = 0,
     config: Path | None = None,
     console: Any = None,
+    lang: str = "all",
 ) -> list[EvalReport]:
-    """What `callqa eval detectors` runs; returns the reports (English, then Mandarin when available)."""
+    """What `callqa eval detectors` runs; returns the reports (English, then Mandarin when available).
+
+    lang: "en" (the English calls), "zh" (the Mandarin calls with ASR, then the Mandarin
+    transcripts) or "all" (both; the Mandarin calls only where the zh-tts extra is installed)."""
     import os
 
     from rich.console import Console
@@ -402,16 +411,36 @@ def main(
     out.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     console.print(f"load average {load:.2f} on {os.cpu_count()} cores (timings are inflated on a busy machine)")
+    if lang not in ("en", "zh", "all"):
+        raise CallQAError(None, f"--lang must be en, zh or all, not {lang!r}")
     kit = load_toolkit(load_settings(config))
     reports: list[EvalReport] = []
-    en, _ = run_english(out / "calls", n, seed, config, progress=lambda m: console.print(m, highlight=False), kit=kit)
-    reports.append(en)
-    print_report(en, console)
-    zh = run_mandarin(kit, progress=lambda m: console.print(m, highlight=False))
+    say = lambda m: console.print(m, highlight=False)  # noqa: E731
+    if lang in ("en", "all"):
+        en, _ = run_english(out / "calls", n, seed, config, progress=say, kit=kit)
+        reports.append(en)
+        print_report(en, console)
+    if lang in ("zh", "all"):
+        from callqa.evaluation.detectors_zh import run_mandarin_audio
+        from callqa.synth.tts_zh import INSTALL_HINT, zh_tts_available
+
+        if zh_tts_available():
+            zh_audio, _ = run_mandarin_audio(out / "calls_zh", n, kit, seed, progress=say)
+            reports.append(zh_audio)
+            print_report(zh_audio, console)
+        elif lang == "zh":
+            raise CallQAError(
+                None, f"the Mandarin calls are spoken by the zh-tts extra, which is missing: {INSTALL_HINT}"
+            )
+        else:
+            console.print(
+                f"Mandarin calls with ASR skipped: the zh-tts extra is missing ({INSTALL_HINT})", markup=False
+            )
+    zh = run_mandarin(kit, progress=say) if lang in ("zh", "all") else None
     if zh is not None:
         reports.append(zh)
         print_report(zh, console)
-    else:
+    elif lang != "en":
         console.print("Mandarin: the labelled-transcript scorer (callqa.evaluation.metrics) is not installed")
     real_rows = None
     if real is not None:

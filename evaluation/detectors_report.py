@@ -54,8 +54,9 @@ def print_report(report: EvalReport, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    kind = ", synthesised calls with ASR" if report.cer else ""
     t = Table(
-        title=f"detectors, {report.language}: {report.n_calls} calls, {report.audio_s / 60:.1f} min of audio",
+        title=f"detectors, {report.language}{kind}: {report.n_calls} calls, {report.audio_s / 60:.1f} min of audio",
         header_style="bold",
     )
     for c in ("detector", "precision", "recall", "detections", "labels"):
@@ -95,7 +96,29 @@ def print_report(report: EvalReport, console: Any) -> None:
             console.print(
                 f"metric {k}: mean |error| {statistics.fmean(abs(e) for e in errs):.2f} over {len(errs)} calls"
             )
+    if report.cer:
+        print_cer(report.cer, console)
     for f in report.failures:
-        console.print(f"[red]failed[/] {f}")
+        console.print(f"[red]failed[/] {escape(f)}")
     for note in report.notes:
         console.print(note)
+
+
+def print_cer(rows: list[dict[str, Any]], console: Any) -> None:
+    """Per-call Mandarin CER (normalised: Simplified, digits, no punctuation) and the means by channel layout."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from callqa.evaluation.detectors_zh import cer_summary
+
+    t = Table(title="CER per call (normalised)", header_style="bold")
+    for c in ("call", "format", "CER", "errors", "characters"):
+        t.add_column(c, justify="left" if c in ("call", "format") else "right")
+    for r in rows:
+        t.add_row(escape(r["call"]), escape(r["format"]), _fmt(r["cer"], 3), str(r["errors"]), str(r["ref_chars"]))
+    console.print(t)
+    m = cer_summary(rows)
+    console.print(
+        f"mean CER {_fmt(m['mean'], 3)}; stereo {_fmt(m['mean_stereo'], 3)}, mono {_fmt(m['mean_mono'], 3)}",
+        highlight=False,
+    )

@@ -138,10 +138,13 @@ def build_deployment(schedule: Schedule, parameters: dict[str, Any], name: str =
     )
 
 
-def serve_with_prefect(schedule: Schedule, parameters: dict[str, Any], name: str = DEFAULT_NAME) -> None:
+def serve_with_prefect(
+    schedule: Schedule, parameters: dict[str, Any], name: str = DEFAULT_NAME, extra: tuple[Any, ...] = ()
+) -> None:
+    """Serve the nightly deployment and any `extra` ones (the scheduled audit report, flows/audit.py)."""
     from prefect import serve
 
-    serve(build_deployment(schedule, parameters, name))
+    serve(build_deployment(schedule, parameters, name), *extra)
 
 
 def serve_locally(

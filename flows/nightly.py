@@ -1,10 +1,14 @@
 """The nightly batch as a Prefect flow.
 
 Workers run calls through the stages and return results; only the flow itself writes DuckDB, one
-transaction per call, as results arrive. Workers are Prefect tasks on a local thread pool, or on a
-Dask cluster through prefect-dask (`batch.dask_address` / `--dask-address`); every worker process
-loads its models once (flows/worker.py) and receives only the settings. For very large runs
-(`batch.parquet_dir`) workers write one Parquet file per call and the writer bulk-loads them.
+transaction per call, as results arrive. It opens the file for each commit and closes it again
+(`store.open_db`, waiting out a reader's or a reviewer's brief hold), never while a call is being
+processed, so `callqa sql`, `callqa review` and the web workspace work while the batch runs; a lock
+file beside the database (`store.batch_lock`) keeps a second batch out for the whole run. Workers
+are Prefect tasks on a local thread pool, or on a Dask cluster through prefect-dask
+(`batch.dask_address` / `--dask-address`); every worker process loads its models once
+(flows/worker.py) and receives only the settings. For very large runs (`batch.parquet_dir`)
+workers write one Parquet file per call and the writer bulk-loads them.
 
 A call is keyed by the SHA-256 of its bytes, so a rerun over the same folder stores nothing twice,
 and a file that failed permanently (corrupt audio) is recorded once and skipped afterwards. A batch
@@ -152,46 +156,61 @@ def _batch(
     n_workers = cluster_slots or workers or default_workers(settings)
     staging = parquet_dir or (str(settings.batch.parquet_dir) if settings.batch.parquet_dir else None)
 
-    con = store.connect(db_path)
-    try:
-        counts: dict[str, Any] = {
-            "discovered": 0,
-            "skipped": 0,
-            "processed": 0,
-            "failed": 0,
-            "flagged": 0,
-            "audio_s": 0.0,
-        }
-        if staging:
-            # Calls a killed run had staged but not loaded: load them first (they keep that run's id),
-            # so they are not processed again.
-            leftovers = staged_files(staging)
-            if leftovers:
-                counts["recovered"] = len(bulk_load(con, leftovers))
-                logger.info("loaded %d call(s) staged by an earlier run", counts["recovered"])
-        stale = store.close_stale_runs(con)
-        if stale:
-            logger.warning(
-                "closed %d run(s) left 'running' by a killed batch as 'crashed': %s", len(stale), ", ".join(stale)
+    wait = settings.database.writer_lock_timeout_s
+    wal_bytes = int(settings.database.checkpoint_wal_mb * 2**20)
+
+    def db() -> contextlib.AbstractContextManager[Any]:
+        # the file for one commit only: readers, reviewers and the web workspace use it in between
+        return store.open_db(db_path, timeout_s=wait, checkpoint_wal_bytes=wal_bytes)
+
+    counts: dict[str, Any] = {
+        "discovered": 0,
+        "skipped": 0,
+        "processed": 0,
+        "failed": 0,
+        "flagged": 0,
+        "audio_s": 0.0,
+    }
+    # one batch per database at a time (the file itself is released between commits)
+    with store.batch_lock(db_path):
+        with db() as con:
+            if staging:
+                # Calls a killed run had staged but not loaded: load them first (they keep that run's id),
+                # so they are not processed again.
+                leftovers = staged_files(staging)
+                if leftovers:
+                    counts["recovered"] = len(bulk_load(con, leftovers))
+                    logger.info("loaded %d call(s) staged by an earlier run", counts["recovered"])
+            stale = store.close_stale_runs(con)
+            if stale:
+                logger.warning(
+                    "closed %d run(s) left 'running' by a killed batch as 'crashed': %s", len(stale), ", ".join(stale)
+                )
+            run_id = store.start_run(
+                con, "nightly_batch", str(input_dir), settings.model_dump(mode="json"), PIPELINE_VERSION
             )
-        run_id = store.start_run(
-            con, "nightly_batch", str(input_dir), settings.model_dump(mode="json"), PIPELINE_VERSION
-        )
         try:
-            purged = retention_step(con, settings, staging, logger)  # before discovery, so none is stored again
+            with db() as con:
+                purged = retention_step(con, settings, staging, logger)  # before discovery: none is stored again
             if purged:
                 counts["purged"] = purged
-            found = scan(Path(input_dir), settings.batch.extensions, settings.batch.recursive)
+            found = scan(
+                Path(input_dir),
+                settings.batch.extensions,
+                settings.batch.recursive,
+                filename_pattern=settings.metadata.filename_pattern,
+            )
             # customer ids pseudonymised, free-text metadata redacted: raw values never reach a worker
             sources = redact_sources(found.sources, settings.redaction)
             counts["discovered"] = len(sources)
             counts["duplicates"] = len(found.duplicates)
             duplicates = found.duplicate_groups()
-            if duplicates:
-                store.record_duplicates(con, run_id, duplicates)
-                for g in duplicates:
-                    logger.info("same audio, one call: %s (kept) = %s", g["kept"], ", ".join(g["same_audio"]))
-            done = store.stored_call_ids(con) | store.permanent_failure_ids(con) | forgotten_call_ids(con)
+            with db() as con:
+                if duplicates:
+                    store.record_duplicates(con, run_id, duplicates)
+                done = store.stored_call_ids(con) | store.permanent_failure_ids(con) | forgotten_call_ids(con)
+            for g in duplicates:
+                logger.info("same audio, one call: %s (kept) = %s", g["kept"], ", ".join(g["same_audio"]))
             todo = [s for s in sources if s.call_id not in done]
             counts["skipped"] = len(sources) - len(todo)
             if limit is not None:
@@ -217,7 +236,7 @@ def _batch(
                 else:
                     toolkit_for(settings, n_workers)  # load the models before the first call is timed
                 _run_calls(
-                    con,
+                    db,
                     run_id,
                     todo,
                     settings,
@@ -229,16 +248,16 @@ def _batch(
                     local_slots=1 if cluster_slots else n_workers,
                 )
             counts["wall_s"] = round(time.perf_counter() - t0, 3)
-            store.finish_run(con, run_id, counts)
-            audit_head = published_head(con)
+            with db() as con:
+                store.finish_run(con, run_id, counts)
+                audit_head = published_head(con)
         except BaseException:
             counts["wall_s"] = round(time.perf_counter() - t0, 3)
-            # best effort: this write may fail as well (a full disk), and the next run closes the row then
-            with contextlib.suppress(Exception):
+            # best effort, briefly: this write may fail as well (a full disk, a reader holding the file), and
+            # the next run closes the row then
+            with contextlib.suppress(Exception), store.open_db(db_path, timeout_s=min(wait, 5.0)) as con:
                 store.finish_run(con, run_id, counts, status="crashed")
             raise
-    finally:
-        con.close()
     summary = {"run_id": run_id, "db_path": str(db_path), **counts, "audit_head": audit_head}
     summary["duplicate_groups"] = duplicates
     # counts, flagged calls and the report's path as a Prefect artifact (and the report, when configured)
@@ -265,7 +284,7 @@ def _outcome(fut, source: CallSource) -> CallResult | CallFailure | StagedCall:
 
 
 def _run_calls(
-    con,
+    db: Callable[[], contextlib.AbstractContextManager[Any]],
     run_id: str,
     todo: list[CallSource],
     settings: Settings,
@@ -288,7 +307,8 @@ def _run_calls(
     def load_staged() -> None:
         if not staged:
             return
-        new = set(bulk_load(con, [s.parquet for s in staged]))
+        with db() as con:  # one transaction: readers see all of these calls or none
+            new = set(bulk_load(con, [s.parquet for s in staged]))
         for s in staged:
             if s.call_id in new:
                 counts["processed"] += 1
@@ -314,9 +334,12 @@ def _run_calls(
             continue
         if isinstance(result, CallResult):
             try:
-                stored = store.write_call(con, result, run_id, PIPELINE_VERSION)
+                # opened per call and never while one is processed; the call is one transaction in it
+                with db() as con:
+                    stored = store.write_call(con, result, run_id, PIPELINE_VERSION)
             except Exception as e:  # noqa: BLE001 - the transaction rolled back; record it and go on
-                if is_disk_full(e):  # every later call would fail alike: stop the batch
+                # a full disk, or a file locked past the writer's timeout: every later call would fail alike
+                if is_disk_full(e) or isinstance(e, store.StoreLocked):
                     raise
                 result = CallFailure(
                     result.source.path,
@@ -336,7 +359,8 @@ def _run_calls(
                 "call", {"path": result.source.path, "status": "stored" if stored else "duplicate", "result": result}
             )
         else:
-            store.write_failure(con, result, run_id)
+            with db() as con:
+                store.write_failure(con, result, run_id)
             counts["failed"] += 1
             logger.warning("failed %s at %s: %s", result.path, result.stage, result.error)
             notify("call", {"path": result.path, "status": "failed", "failure": result})

@@ -73,10 +73,33 @@ class WhisperASR:
                 "speech_pad_ms": settings.vad_speech_pad_ms,
                 "threshold": settings.vad_threshold,
             }
+        prompt = settings.prompt_zh if (language or "").split("-")[0].lower() == "zh" and settings.prompt_zh else None
         if vocabulary:
             # Whisper reads either as text it has just heard: each speech chunk is decoded after it
-            opts[settings.vocabulary_as] = ", ".join(vocabulary)
+            names = ("，" if prompt else ", ").join(vocabulary)
+            if settings.vocabulary_as == "initial_prompt" and prompt:
+                prompt = f"{prompt}{names}。"
+            else:
+                opts[settings.vocabulary_as] = names
+        if prompt:
+            opts["initial_prompt"] = prompt
         return opts
+
+    def _detect_language(self, samples: np.ndarray, settings: ASRSettings) -> tuple[str, float]:
+        """Whisper's own language detection (first 30 s of speech), run before decoding so that a
+        Mandarin call gets the Simplified prompt: transcribe() would detect too late for that."""
+        from faster_whisper.vad import VadOptions
+
+        vad = VadOptions(
+            min_silence_duration_ms=settings.vad_min_silence_ms,
+            speech_pad_ms=settings.vad_speech_pad_ms,
+            threshold=settings.vad_threshold,
+        )
+        try:
+            lang, prob, _ = self.model.detect_language(samples, vad_filter=settings.vad_filter, vad_parameters=vad)
+        except ValueError:  # no speech at all after VAD: let transcribe() decide as before
+            return "", 0.0
+        return lang, float(prob)
 
     def transcribe_channel(
         self,
@@ -98,6 +121,11 @@ class WhisperASR:
         if samples.size < _MIN_SAMPLES:
             return [], language or "", 1.0 if language else 0.0
 
+        detected: tuple[str, float] | None = None
+        if language is None and settings.prompt_zh:
+            detected = self._detect_language(samples, settings)
+            if detected[0]:
+                language = detected[0]
         opts = self._options(language, settings, vocabulary)
         if settings.batch_size > 0:
             from faster_whisper import BatchedInferencePipeline
@@ -110,6 +138,9 @@ class WhisperASR:
             raw, info = self.model.transcribe(samples, **opts)
 
         segments = [s for s in (_to_segment(r, channel) for r in raw) if s is not None]
+        if detected is not None and detected[0]:
+            # detected here, forced on the decoder: report the detection, not the forced 1.0
+            return (segments, detected[0], detected[1]) if segments else ([], "", 0.0)
         if language is None and not segments:
             return [], "", 0.0
         return segments, info.language, float(info.language_probability)

@@ -24,7 +24,7 @@ import numpy as np
 from pyannote.core import Annotation, Segment
 
 from callqa.config.settings import DiarizationSettings
-from callqa.models.clustering import center, cluster_embeddings, unit
+from callqa.models.clustering import center, cluster_embeddings, two_voices_supported, unit
 from callqa.models.diarization import relabel
 from callqa.pipeline.types import SAMPLE_RATE, ModelUnavailable
 
@@ -63,6 +63,10 @@ class OfflineParams:
     # at the end of his long turn too (the windows centred there were mostly her speech).
     own_weight: float = 2.0
     own_min_frames: int = 30
+    # a two-way split that is one voice cut in two (clustering.two_voices_supported): one speaker
+    # unless min_speakers asks for two. Thresholds measured on real one- and two-voice recordings.
+    two_voice_separation: float = 0.2
+    min_voice_windows: int = 3
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -219,6 +223,11 @@ class OfflineDiarizer:
         lap("embeddings")
 
         labels = cluster_embeddings(emb, num_speakers, min_speakers, max_speakers)
+        # num_speakers 2 is "a two-party call", yet a one-sided recording (an agent leg, a clip) has one voice
+        if (min_speakers or 1) <= 1 and not two_voices_supported(
+            emb, labels, p.two_voice_separation, p.min_voice_windows
+        ):
+            labels = np.zeros(len(emb), int)
         k = int(labels.max()) + 1
         emb_c = center(emb) if k > 1 else emb
         centroids = unit(np.stack([emb_c[labels == c].mean(0) for c in range(k)]))

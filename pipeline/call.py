@@ -18,7 +18,7 @@ from callqa.pipeline.bleed import suppress_bleed
 from callqa.pipeline.decode import decode
 from callqa.pipeline.detect import run_detectors
 from callqa.pipeline.diarize import run_diarization, utterances_from_diarization
-from callqa.pipeline.discover import metadata_error
+from callqa.pipeline.discover import METADATA_WARNINGS, metadata_error
 from callqa.pipeline.linescan import drop_words_in_spans, muted, scan_line
 from callqa.pipeline.redact import apply_redaction
 from callqa.pipeline.roles import assign_roles, detect_role_evidence, needs_evidence
@@ -26,8 +26,9 @@ from callqa.pipeline.scorability import assess, grade_all
 from callqa.pipeline.scoring import ScoringContext, cards_for_language
 from callqa.pipeline.speakers import utterances_by_channel
 from callqa.pipeline.toolkit import Toolkit
-from callqa.pipeline.transcribe import call_vocabulary, transcribe
+from callqa.pipeline.transcribe import call_language, call_vocabulary, transcribe
 from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallSource
+from callqa.pipeline.writing import tag_languages
 
 
 class Stages:
@@ -81,12 +82,14 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
         # detectors below still hear the line as it was.
         with muted(audio, music):
             with stage("transcribe"):
-                language_hint = source.metadata.get("language") or kit.settings.models.asr.language
+                language_hint = call_language(kit.settings.models.asr, source.metadata)
                 vocabulary = call_vocabulary(kit.settings, source.metadata, source.path)
                 transcript = transcribe(
                     audio, kit.asr, kit.settings.models.asr, language=language_hint, vocabulary=vocabulary
                 )
                 transcript, _ = drop_words_in_spans(transcript, scan.music_spans)
+                # every stored text (utterances, words, evidence, rationales) is built from these words
+                transcript = kit.simplifier.transcript(transcript)
 
             with stage("speakers"):
                 annotation, uncertain = None, []
@@ -97,6 +100,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
                     utterances = utterances_from_diarization(transcript, annotation, uncertain)
                 else:
                     utterances = utterances_by_channel(transcript, audio.n_channels)
+                utterances = tag_languages(utterances, transcript.language)
 
         with stage("roles"):
             # The evidence is detected again, not reused from the detect stage: it is found with the
@@ -155,7 +159,8 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
             models=kit.models,
             roles=roles,
             timings=stage.timings,
-            warnings=list(audio.warnings),
+            # decode's, then discovery's about the metadata (a file name not matching the pattern)
+            warnings=list(audio.warnings) + list(source.metadata.get(METADATA_WARNINGS, [])),
             scorability=scorability,
         )
         # PII leaves the worker already redacted (unless turned off): the writer never sees raw text.

@@ -31,11 +31,13 @@ import csv
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from callqa.pipeline.filename_meta import compile_pattern, fields_from_name
 from callqa.pipeline.types import CallSource, ConfigError
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,16 @@ METADATA_FIELDS = (
     "language",
     "channel_map",
     "agent_channel",
+    "team",
+    "tier",  # support tier that handled the call: 1 first line, 2 second tier, 3 complaints handling
+    "csat",  # post-call satisfaction survey, 1-5
+    "nps",  # likelihood to recommend, 0-10
 )
 SIDECAR_ERROR = "_sidecar_error"  # "<file>: <problem>"
 SIDECAR_PATH = "_sidecar_path"  # the file the problem is in (sidecar or manifest)
+# Warnings about this call's metadata (e.g. a file name not matching metadata.filename_pattern); the
+# pipeline stores them in calls.warnings.
+METADATA_WARNINGS = "_metadata_warnings"
 # Set by the pipeline (callqa.pipeline.redact) and trusted by the report: never from a sidecar.
 INTERNAL_KEYS = frozenset({"redacted_audio", "redaction"})
 DIRECTIONS = ("inbound", "outbound", "internal")
@@ -97,8 +106,14 @@ def discover(input_dir: str | Path, extensions: list[str], recursive: bool = Tru
     return scan(input_dir, extensions, recursive).sources
 
 
-def scan(input_dir: str | Path, extensions: list[str], recursive: bool = True) -> Discovery:
-    """Like `discover`, but also reports the byte-identical files that were skipped."""
+def scan(
+    input_dir: str | Path, extensions: list[str], recursive: bool = True, filename_pattern: str | None = None
+) -> Discovery:
+    """Like `discover`, but also reports the byte-identical files that were skipped.
+
+    `filename_pattern` (settings metadata.filename_pattern): metadata read from each file name first,
+    the manifest and the sidecar winning field by field (callqa.pipeline.filename_meta)."""
+    name_regex = compile_pattern(filename_pattern) if filename_pattern else None
     root = Path(input_dir)
     if not root.exists():
         raise ConfigError(root, "input folder does not exist")
@@ -124,7 +139,9 @@ def scan(input_dir: str | Path, extensions: list[str], recursive: bool = True) -
         copies.setdefault(call_id, []).append((path, size))
 
     for call_id, files in copies.items():
-        found = [(p, size, _metadata_for(p, root, manifest, used_rows, result.warnings)) for p, size in files]
+        found = [
+            (p, size, _metadata_for(p, root, manifest, used_rows, result.warnings, name_regex)) for p, size in files
+        ]
         kept = next((f for f in found if SIDECAR_ERROR not in f[2]), found[0])
         path, size, metadata = kept
         result.sources.append(CallSource(path=str(path), call_id=call_id, size_bytes=size, metadata=metadata))
@@ -210,9 +227,27 @@ def _read_manifest(path: Path) -> _Manifest:
 
 
 def _metadata_for(
-    audio: Path, root: Path, manifest: _Manifest, used_rows: set[str], warnings: list[str]
+    audio: Path,
+    root: Path,
+    manifest: _Manifest,
+    used_rows: set[str],
+    warnings: list[str],
+    name_regex: re.Pattern[str] | None = None,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {}
+    call_warnings: list[str] = []
+    if name_regex is not None:
+        # A file name that does not fit is no reason to lose the call: it is processed, warned about.
+        try:
+            from_name = fields_from_name(audio.name, name_regex)
+            if from_name is None:
+                call_warnings.append(f"{audio}: file name does not match metadata.filename_pattern")
+            else:
+                meta.update(_normalise(from_name))
+        except ValueError as e:
+            call_warnings.append(f"{audio}: file name metadata ignored: {e}")
+        for w in call_warnings:
+            _warn(warnings, w)
     rel = audio.relative_to(root).as_posix()
     key = rel if rel in manifest.rows else audio.name if audio.name in manifest.rows else None
     if key is not None:
@@ -236,6 +271,8 @@ def _metadata_for(
             meta.update(_normalise(_untrusted(data, str(sidecar), warnings)))
         except ValueError as e:
             return _err(sidecar, str(e))
+    if call_warnings:
+        meta[METADATA_WARNINGS] = call_warnings
     return meta
 
 
@@ -259,7 +296,7 @@ def _err(path: Path, message: str) -> dict[str, str]:
 def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
     """Validate the known fields (so a typo fails here, naming the file, not deep in scoring)."""
     out = dict(raw)
-    for k in ("agent_id", "queue", "customer_id"):
+    for k in ("agent_id", "queue", "customer_id", "team"):
         if k in out and out[k] is not None:
             if isinstance(out[k], (dict, list, bool)):
                 raise ValueError(f"{k} must be a string or number, got {json.dumps(out[k])}")
@@ -282,7 +319,38 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         out["language"] = v
     if out.get("channel_map") is not None:
         out["channel_map"] = parse_channel_map(out["channel_map"])
+    if out.get("tier") not in (None, ""):
+        out["tier"] = _tier(out["tier"])
+    if out.get("csat") not in (None, ""):
+        out["csat"] = _number(out["csat"], "csat", 1, 5, integer=False)
+    if out.get("nps") not in (None, ""):
+        out["nps"] = int(_number(out["nps"], "nps", 0, 10, integer=True))
     return out
+
+
+def _number(v: Any, name: str, lo: float, hi: float, *, integer: bool) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, got {json.dumps(v)}")
+    try:
+        x = float(v)
+    except ValueError:
+        raise ValueError(f"{name} {v!r} is not a number from {lo:g} to {hi:g}") from None
+    if not lo <= x <= hi or (integer and x != int(x)):
+        kind = "a whole number" if integer else "a number"
+        raise ValueError(f"{name} {v!r} is not {kind} from {lo:g} to {hi:g}")
+    return x
+
+
+def _tier(v: Any) -> int:
+    """1, 2 or 3; also "tier 2", "L2", "T3" as recorders and ticket systems write it."""
+    s = str(v).strip().lower()
+    for prefix in ("tier", "l", "t"):
+        if s.startswith(prefix) and s[len(prefix) :].strip().isdigit():
+            s = s[len(prefix) :].strip()
+            break
+    if isinstance(v, bool) or s not in ("1", "2", "3"):
+        raise ValueError(f"tier {v!r} is not 1 (first line), 2 (second tier) or 3 (complaints handling)")
+    return int(s)
 
 
 def parse_channel_map(value: Any) -> dict[int, str]:

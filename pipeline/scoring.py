@@ -169,11 +169,20 @@ class Grades(StrictModel):
     excellent: float = Field(ge=0, le=100)
     good: float = Field(ge=0, le=100)
     fair: float = Field(ge=0, le=100)
+    # what a QA team calls each band (优/良/中/差); the stored grade stays the band's code, so
+    # views and queries work the same for every card
+    labels: dict[str, str] = {}
+
+    def label(self, grade: str) -> str:
+        return self.labels.get(grade, grade)
 
     @model_validator(mode="after")
     def _ordered(self) -> Grades:
         if not self.excellent >= self.good >= self.fair:
             raise ValueError("grade thresholds must satisfy excellent ≥ good ≥ fair")
+        unknown = sorted(set(self.labels) - set(GRADE_ORDER))
+        if unknown:
+            raise ValueError(f"grade labels for unknown bands {unknown} (bands: {', '.join(GRADE_ORDER)})")
         return self
 
 

@@ -1,8 +1,9 @@
-"""The store stage: DuckDB schema, the single writer, and read-only access for callqa's own readers.
+"""The store stage: DuckDB schema, the writer's statements, and read-only access for callqa's own readers.
 
-Only the flow's writer opens the database for writing, and every call is written in one
-transaction: a crash or a bad row never leaves half a call behind, and rows already stored are
-never touched by a later failure.
+Every call is written in one transaction: a crash or a bad row never leaves half a call behind, a
+reader in another process never sees half a call, and rows already stored are never touched by a
+later failure. The batch opens the file per commit (`open_db`, pipeline/database.py), so others can
+read and review while it runs.
 """
 
 from __future__ import annotations
@@ -14,20 +15,25 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from callqa.pipeline.types import CallFailure, CallQAError, CallResult, CallScore
-
-MIGRATIONS_PACKAGE = "callqa.config"
-
-
-class StoreError(CallQAError):
-    stage = "store"
+# The file itself (migrations, opening under contention, the batch lock) lives in pipeline/database.py;
+# these names stay importable from here, where every caller has always found them.
+from callqa.pipeline.database import MIGRATIONS_PACKAGE as MIGRATIONS_PACKAGE
+from callqa.pipeline.database import SCHEMA_VERSION as SCHEMA_VERSION
+from callqa.pipeline.database import StoreError as StoreError
+from callqa.pipeline.database import StoreLocked as StoreLocked
+from callqa.pipeline.database import _migrations as _migrations
+from callqa.pipeline.database import batch_lock as batch_lock
+from callqa.pipeline.database import connect as connect
+from callqa.pipeline.database import migrate as migrate
+from callqa.pipeline.database import open_db as open_db
+from callqa.pipeline.database import retry_locked as retry_locked
+from callqa.pipeline.types import CallFailure, CallResult, CallScore
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
@@ -39,62 +45,6 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _migrations() -> list[tuple[int, str, str]]:
-    folder = files(MIGRATIONS_PACKAGE).joinpath("migrations")
-    out = []
-    for entry in folder.iterdir():
-        m = re.match(r"^(\d+)_.*\.sql$", entry.name)
-        if m:
-            out.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    return sorted(out)
-
-
-SCHEMA_VERSION = max(v for v, _, _ in _migrations())
-
-
-def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema forward to SCHEMA_VERSION; each migration is applied in its own transaction."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
-    for version, name, sql in _migrations():
-        if version in applied:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-    return SCHEMA_VERSION
-
-
-def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the database; the writer (read_only=False) creates and migrates it.
-
-    read_only=True is for callqa's own fixed SQL; SQL a person wrote goes through
-    `callqa.workspace.sandbox.connect_analyst`, which also keeps it away from files and the network.
-    """
-    db_path = Path(db_path)
-    if read_only:
-        if not db_path.exists():
-            raise StoreError(db_path, "database file does not exist (run `callqa run` first)")
-        try:
-            return duckdb.connect(str(db_path), read_only=True)
-        except duckdb.Error as e:
-            raise StoreError(db_path, f"cannot open read-only: {e}") from e
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(db_path))
-    except duckdb.Error as e:
-        raise StoreError(db_path, f"cannot open for writing: {e}") from e
-    migrate(con)
-    return con
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,8 +94,9 @@ def record_duplicates(con: duckdb.DuckDBPyConnection, run_id: str, groups: list[
 def close_stale_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Mark runs still 'running' as 'crashed', with the counts of what they did commit.
 
-    DuckDB lets only one process open a database file for writing, so when the writer starts,
-    any 'running' row belongs to a batch that died (SIGKILL, power loss, OOM) without closing it.
+    The batch calls this holding `batch_lock` (one batch per database, released by the kernel when its
+    process dies), so any 'running' row belongs to a batch that died (SIGKILL, power loss, OOM)
+    without closing it.
     finished_at stays NULL: when it died is not known.
     """
     stale = [r[0] for r in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
@@ -270,8 +221,9 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
             """INSERT INTO calls (call_id, source_path, file_name, size_bytes, agent_id, queue, customer_id, direction,
                    started_at, duration_s, channels, sample_rate, codec, language, language_probability, role_method,
                    role_confidence, roles, processed_at, pipeline_version, models, timings, metadata, warnings, status,
-                   run_id, scorable_status, scorable_reasons)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   run_id, scorable_status, scorable_reasons, team, tier, csat, nps)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                       ?, ?, ?, ?)""",
             [
                 src.call_id,
                 src.path,
@@ -301,6 +253,10 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
                 run_id,
                 result.scorability.status,
                 list(result.scorability.reasons),
+                _sidecar_value(meta, "team"),
+                meta.get("tier"),  # validated by discover (callqa.pipeline.discover._normalise): int or absent
+                meta.get("csat"),
+                meta.get("nps"),
             ],
         )
         utt_rows, word_rows = [], []

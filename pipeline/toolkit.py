@@ -16,6 +16,7 @@ from callqa.models.emotion import LexiconSentiment, TransformersEmotion, load_em
 from callqa.pipeline.detectors.text import TextDetectorKit, build_text_kit
 from callqa.pipeline.roles import build_role_text_kit
 from callqa.pipeline.scoring import Scorecard, load_scorecard
+from callqa.pipeline.writing import Simplifier
 
 if TYPE_CHECKING:
     from callqa.models.diarization import Diarizer
@@ -38,6 +39,8 @@ class Toolkit:
     emotion: TransformersEmotion | None = None
     # mono calls: pyannote or the offline diarizer (callqa.models.diarization); None: one speaker
     diarizer: Diarizer | None = None
+    # Traditional → Simplified for Chinese words right after ASR (OpenCC reads its dictionaries once)
+    simplifier: Simplifier = field(default_factory=Simplifier)
 
     def phrasebook(self, language: str) -> PhraseBook:
         base = (language or "").split("-")[0].lower()

@@ -38,6 +38,14 @@ def dominant_channel(channels: list[np.ndarray]) -> int:
     return int(np.argmax(active.sum(axis=1)))
 
 
+def call_language(settings: ASRSettings, metadata: Mapping[str, Any]) -> str | None:
+    """The language to force on this call: the sidecar's `language`, else its queue's
+    (models.asr.language_by_queue), else models.asr.language; None: Whisper detects it."""
+    queue = metadata.get("queue")
+    by_queue = settings.language_by_queue.get(str(queue)) if queue is not None else None
+    return metadata.get("language") or by_queue or settings.language
+
+
 def call_vocabulary(settings: Settings, metadata: Mapping[str, Any], path: str | None = None) -> list[str]:
     """The names Whisper should expect on this call: models.asr.vocabulary (default, then the call's
     queue), the detectors' company names, and the sidecar's `vocabulary` (a list, or one string

@@ -143,6 +143,9 @@ class Utterance:
     emotion_score: float | None = None
     emotion_method: str | None = None
     sentiment: float | None = None
+    # from the utterance's script (callqa.pipeline.writing.tag_languages): a call that switches from
+    # English to Mandarin has its turns matched with each one's phrase lists; None: the call's language
+    language: str | None = None
 
 
 @dataclass

@@ -42,9 +42,11 @@ def _decide(utts, kit, meta=None):
 
 @pytest.mark.parametrize("swap", [False, True])
 def test_every_demo_call_gets_the_right_roles_from_what_was_said(role_kit, swap):
-    """All six demo scripts, with the diarizer's arbitrary labels either way round."""
+    """All six English demo scripts, with the diarizer's arbitrary labels either way round."""
     correct = 0
     for stem, script, meta in demo_scripts():
+        if script.language != "en":  # the Mandarin demo calls are decided with the zh role kit
+            continue
         label = {"agent": "SPEAKER_01" if swap else "SPEAKER_00", "customer": "SPEAKER_00" if swap else "SPEAKER_01"}
         utts = _utts([(label[t.speaker], t.text) for t in script.items if isinstance(t, Turn)])
         out, dec = _decide(utts, role_kit, {"direction": meta["direction"]})

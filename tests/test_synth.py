@@ -264,7 +264,9 @@ def test_optional_espeak_voice(tmp_path):
 
 def test_demo_scripts_and_writer(tmp_path):
     scripts = demo.demo_scripts()
-    assert 5 <= len(scripts) <= 6
+    # six English calls and two Mandarin ones (spoken by the zh-tts extra)
+    assert [sc.language for _, sc, _ in scripts].count("en") == 6
+    assert [sc.language for _, sc, _ in scripts].count("zh") == 2 and len(scripts) == 8
     stems = [s for s, _, _ in scripts]
     assert len(set(stems)) == len(stems)
     for _stem, script, meta in scripts:

@@ -32,12 +32,20 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def open_db(db_path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """store.connect for commands that work on stored calls: a mistyped --db is refused, never created."""
+def open_db(
+    db_path: Path | str, read_only: bool = False, *, timeout_s: float | None = None
+) -> duckdb.DuckDBPyConnection:
+    """store.connect for commands that work on stored calls: a mistyped --db is refused, never created.
+
+    Waits (bounded) while a batch commits. Use it as `with open_db(db) as con:` (a DuckDB connection
+    closes at the end of a with block), so the file is free for the batch again straight after. A
+    review's tail check, insert and head-file rewrite (add_review) run inside one open, so two reviewing
+    processes serialise on the file lock and never chain two entries to the same predecessor; threads
+    of one process (a web server) open through store.open_db, which serialises its writers too."""
     path = Path(db_path)
     if not path.is_file():
         raise StoreError(path, "no such database file (check --db; `callqa run` creates one)")
-    return store.connect(path, read_only=read_only)
+    return store.connect(path, read_only=read_only, timeout_s=timeout_s)
 
 
 def resolve_call(con: duckdb.DuckDBPyConnection, ref: str) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from callqa.pipeline.store import QueryResult, StoreError
+from callqa.pipeline.store import QueryResult, StoreError, retry_locked
 
 # Statement types an analyst may run. Everything else (INSERT, DELETE, UPDATE, CREATE, DROP, ALTER,
 # COPY, ATTACH, SET, CALL, PRAGMA, PIVOT (which creates an enum type), ...) is refused before it
@@ -50,11 +50,15 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect_analyst(db_path: str | Path, *, writable_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+def connect_analyst(
+    db_path: str | Path, *, writable_dir: Path | None = None, timeout_s: float | None = None
+) -> duckdb.DuckDBPyConnection:
     """A sandboxed, read-only connection to the database at db_path (see the module docstring).
 
     `writable_dir` is for callqa's own fixed statements only (an export's COPY into a private folder
     callqa just created): the one folder the engine may write. SQL a person wrote never gets one.
+    While a batch commits the ATTACH waits (bounded, `store.retry_locked`); the caller closes the
+    connection as soon as its query is answered, since the attached file blocks the batch's writes.
     """
     db_path = Path(db_path)
     if not db_path.is_file():
@@ -68,7 +72,8 @@ def connect_analyst(db_path: str | Path, *, writable_dir: Path | None = None) ->
     }
     con = duckdb.connect(":memory:", config=config)
     try:
-        con.execute(f"ATTACH {_literal(str(db_path))} AS {_ident(catalog)} (READ_ONLY)")
+        attach = f"ATTACH {_literal(str(db_path))} AS {_ident(catalog)} (READ_ONLY)"
+        retry_locked(lambda: con.execute(attach), db_path, timeout_s)
         con.execute(f"USE {_ident(catalog)}")
         if writable_dir is not None:
             # allowed_directories can only be set while external access is still on
@@ -78,6 +83,9 @@ def connect_analyst(db_path: str | Path, *, writable_dir: Path | None = None) ->
     except duckdb.Error as e:
         con.close()
         raise StoreError(db_path, f"cannot open read-only: {first_line(e)}") from e
+    except StoreError:  # still locked after the timeout
+        con.close()
+        raise
     return con
 
 

@@ -10,5 +10,6 @@ Import from the submodules:
 - `mix`: a script laid out on the timeline and rendered (mix_call, render_call);
 - `audio`: encoding to a file with PyAV (write_audio);
 - `truth`: the ground-truth record written beside each call (CallTruth, truth_path);
-- `demo`: the six demo calls (`data/demo_calls.yaml`) and their writer (`python -m callqa.synth`).
+- `demo`: the eight demo calls (`data/demo_calls.yaml`, two Mandarin) and their writer (`python -m callqa.synth`);
+- `tts_zh`: Mandarin voices (Kokoro-82M, the optional zh-tts extra), cached per sentence on disk.
 """

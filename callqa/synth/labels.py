@@ -15,6 +15,7 @@ from callqa.synth.truth import CallTruth
 
 if TYPE_CHECKING:  # callgen imports this module; the spec is only read here
     from callqa.callgen import CallSpec
+    from callqa.callgen_zh import CallSpecZh
 
 LABELS_SUFFIX = ".labels.json"
 LABELS_VERSION = 1
@@ -48,7 +49,7 @@ class CallLabels:
 
     def write(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
 
     @classmethod
@@ -81,7 +82,7 @@ def monologue_spans(truth: CallTruth) -> list[tuple[float, float]]:
     return spans
 
 
-def labels_from_truth(spec: CallSpec, truth: CallTruth, audio_name: str, seed: int) -> CallLabels:
+def labels_from_truth(spec: CallSpec | CallSpecZh, truth: CallTruth, audio_name: str, seed: int) -> CallLabels:
     events: list[LabelEvent] = []
     optional: list[LabelEvent] = []
     spans: dict[str, LabelEvent] = {}
@@ -151,7 +152,8 @@ def labels_from_truth(spec: CallSpec, truth: CallTruth, audio_name: str, seed: i
         "longest_monologue_agent_s": round(max((e - s for s, e in monos), default=0.0), 2),
         "negative_emotion_count": float(sum(1 for e in events if e.type == "negative_emotion")),
     }
-    return CallLabels(spec.stem, audio_name, "en", truth.duration_s, seed, asdict(spec), events, optional, metrics)
+    language = str(truth.options.get("language") or "en")
+    return CallLabels(spec.stem, audio_name, language, truth.duration_s, seed, asdict(spec), events, optional, metrics)
 
 
 def labels_path(audio: str | Path) -> Path:

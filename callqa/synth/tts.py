@@ -8,7 +8,8 @@ while the tempo returns to natural. With p = 1.25 the result reads as a differen
 If the Debian `espeak-ng` binary happens to be installed, `espeak:<voice>` names (for example
 `espeak:en-us+f3`) give a further voice family; nothing in the demo path needs it, and Whisper
 base understands it far worse (WER 0.23 at 16 kHz, 0.46 over an 8 kHz µ-law line, measured) than
-the piper voices, so prefer those.
+the piper voices, so prefer those. Mandarin voices (`zh_male`, `zh_female`, `kokoro:<voice>`:
+Kokoro-82M from the optional zh-tts extra) are in `callqa.synth.tts_zh`.
 
 Determinism: piper's VITS graph draws its latent and duration noise inside onnxruntime, which
 cannot be seeded from Python, so voices default to noise_scale = noise_w = 0. The speech stays
@@ -46,13 +47,14 @@ class VoiceSpec:
     """How one speaker sounds. `pitch` > 1 shifts pitch and formants up by resampling."""
 
     name: str
-    engine: Literal["piper", "espeak"] = "piper"
+    engine: Literal["piper", "espeak", "kokoro"] = "piper"
     pitch: float = 1.0
     length_scale: float = 1.0  # piper tempo before the pitch shift; > 1 is slower
     noise_scale: float = 0.0  # piper's defaults are 0.667 / 0.8 but unseeded: see module docstring
     noise_w: float = 0.0
     espeak_voice: str | None = None
     gain_db: float = 0.0
+    kokoro_voice: str | None = None  # Mandarin (callqa.synth.tts_zh): a Kokoro style vector's name
 
     @property
     def key(self) -> tuple:
@@ -64,6 +66,7 @@ class VoiceSpec:
             self.noise_w,
             self.espeak_voice,
             self.gain_db,
+            self.kokoro_voice,
         )
 
 
@@ -74,6 +77,10 @@ VOICES: dict[str, VoiceSpec] = {
     "joe_high": VoiceSpec("joe_high", pitch=1.25),
     # a milder shift, for scripts that need a third speaker
     "joe_mid": VoiceSpec("joe_mid", pitch=1.12),
+    # Mandarin, from the optional zh-tts extra: Kokoro-82M's male and female Japanese voices speaking
+    # Mandarin phonemes (the two that Whisper understands best, see callqa.synth.tts_zh)
+    "zh_male": VoiceSpec("zh_male", engine="kokoro", kokoro_voice="jm_kumo"),
+    "zh_female": VoiceSpec("zh_female", engine="kokoro", kokoro_voice="jf_nezumi"),
 }
 
 
@@ -82,7 +89,8 @@ def espeak_available() -> bool:
 
 
 def available_voices() -> list[str]:
-    """Voice names usable on this machine (espeak ones only when the binary is installed)."""
+    """Voice names usable on this machine (espeak ones only when the binary is installed; the
+    zh_* ones need the zh-tts extra and say so when it is missing)."""
     names = list(VOICES)
     if espeak_available():
         names += ["espeak:en-us", "espeak:en-us+f3", "espeak:en-gb+m3"]
@@ -96,6 +104,13 @@ def get_voice(voice: str | VoiceSpec) -> VoiceSpec:
     name = voice.strip()
     if name in VOICES:
         return VOICES[name]
+    if name.startswith("kokoro:"):
+        from callqa.synth.tts_zh import KOKORO_VOICES
+
+        kv = name.split(":", 1)[1]
+        if kv not in KOKORO_VOICES:
+            raise SynthError(None, f"voice {voice!r}: Kokoro voices are {', '.join(KOKORO_VOICES)}")
+        return VoiceSpec(name, engine="kokoro", kokoro_voice=kv)
     if name.startswith("espeak:"):
         ev = name.split(":", 1)[1]
         if not ev:
@@ -273,6 +288,11 @@ def speak(text: str, voice: str | VoiceSpec = "joe", sample_rate: int = 16_000, 
         # been sampled at raw_sr * pitch and converting that to the target rate plays it back
         # `pitch` times faster, i.e. every frequency moves up by `pitch`.
         src = Fraction(raw_sr) * Fraction(spec.pitch).limit_denominator(100)
+    elif spec.engine == "kokoro":
+        from callqa.synth.tts_zh import kokoro_raw
+
+        raw, raw_sr = kokoro_raw(text, str(spec.kokoro_voice), rate / spec.length_scale)
+        src = Fraction(raw_sr)
     else:
         raw, raw_sr = _espeak_raw(text, spec, rate)
         src = Fraction(raw_sr)

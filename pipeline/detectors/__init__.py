@@ -20,6 +20,8 @@ EVENT_DESCRIPTIONS: dict[str, str] = {
     "empathy": "agent expresses empathy or apology",
     "escalation_request": "customer asks for a manager / to complain formally",
     "complaint": "customer complaint marker",
+    "transfer": "agent transfers the call to another team or tier (an escalation-funnel and effort cue)",
+    "repeat_contact_mention": "customer says they have called before about this (an effort cue)",
     # hold
     "hold_announced": "agent asks the customer to hold",
     "hold": "hold span measured from the audio (data: announced, thanked, kind)",

@@ -18,6 +18,8 @@ CONDUCT_DETECTORS: tuple[TextDetector, ...] = (
     TextDetector("empathy", "agent", version=DETECTOR_VERSION),
     TextDetector("escalation_request", "customer", negatable=True, version=DETECTOR_VERSION),
     TextDetector("complaint", "customer", negatable=True, version=DETECTOR_VERSION),
+    TextDetector("transfer", "agent", version=DETECTOR_VERSION),
+    TextDetector("repeat_contact_mention", "customer", negatable=True, version=DETECTOR_VERSION),
 )
 
 HOLD_CUE_DETECTORS: tuple[TextDetector, ...] = (

@@ -215,9 +215,11 @@ def detect_text_events(
     `kit`: built once per worker (`build_text_kit`; the worker's Toolkit holds it), never per call:
     building one loads the embedding models and embeds every phrase.
     """
-    lk = kit.for_language(language)
     ts = kit.settings
     utts = [prepare(u) for u in sorted(utterances, key=lambda u: (u.start, u.seq))]
+    # each turn with its own language's lists (callqa.pipeline.writing.tag_languages: a code-switched
+    # call's English greeting and Mandarin conversation); positions are the call's, over all turns
+    lks = [kit.for_language(u.utt.language or language) for u in utts]
 
     # Where the opening and the closing can be: the agent's first and last turns (every turn
     # counts as the agent's when roles are unknown, e.g. a mono call without diarization).
@@ -234,9 +236,11 @@ def detect_text_events(
             or (det.position == "closing" and i in closing)
         )
 
-    base_thr = ts.fuzzy_threshold_by_language.get(lk.language, kit.fuzzy_threshold)
-    thresholds = {d.type: ts.fuzzy_overrides.get(d.type, base_thr) for d in TEXT_DETECTORS}
-    floor = min(thresholds.values())
+    def thresholds_for(lang: str) -> dict[str, float]:
+        base_thr = ts.fuzzy_threshold_by_language.get(lang, kit.fuzzy_threshold)
+        return {d.type: ts.fuzzy_overrides.get(d.type, base_thr) for d in TEXT_DETECTORS}
+
+    by_lang = {lk.language: thresholds_for(lk.language) for lk in lks}
 
     # (utterance index, type) -> (match info, word range, score, method)
     found: dict[tuple[int, str], tuple[str, str, int, int, float, str]] = {}
@@ -250,6 +254,8 @@ def detect_text_events(
         groups = {d.type for d in TEXT_DETECTORS if _applicable(d, u.utt.role)}
         if not groups:
             continue
+        lk, thresholds = lks[i], by_lang[lks[i].language]
+        floor = min(thresholds.values())
         kept: list[PhraseMatch] = []
         # an offer of help is expected in the agent's first turn, so there its wording may be a little
         # further from the phrase: Whisper garbles a turn's first words on mono mixes ("how can I help
@@ -279,10 +285,12 @@ def detect_text_events(
 
     # 2. semantic: every sentence embedded once, compared with all phrases of the speaker's lists
     sem_types = set(ts.semantic_events)
-    if lk.embedder is not None and sem_types:
+    for lk in {id(x): x for x in lks}.values():
+        if lk.embedder is None or not sem_types:
+            continue
         sents: list[tuple[int, int, int]] = []
         for i, u in enumerate(utts):
-            if not u.toks or not any(_applicable(_BY_TYPE[t], u.utt.role) for t in sem_types):
+            if lks[i] is not lk or not u.toks or not any(_applicable(_BY_TYPE[t], u.utt.role) for t in sem_types):
                 continue
             # "Okay." "Yes." carry no script and only ever land near some phrase by chance
             sents.extend((i, a, b) for a, b in sentences(u) if n_tokens(u, a, b) >= _MIN_SEMANTIC_TOKENS)
@@ -311,7 +319,7 @@ def detect_text_events(
                 if (i, typ) in found:
                     continue  # the wording matched already: keep the fuzzy evidence
                 if _BY_TYPE[typ].negatable and has_negation(
-                    lk.negations, [t for w in utts[i].words[a:b] for t in canonical_tokens(w.text)]
+                    lks[i].negations, [t for w in utts[i].words[a:b] for t in canonical_tokens(w.text)]
                 ):
                     continue  # "I'm not complaining, just asking": the sentence is close in meaning, not in intent
                 found[(i, typ)] = (lk.phrase_texts[j], join(utts[i].words[a:b]), a, b, best, "semantic")
@@ -341,7 +349,11 @@ def detect_text_events(
         same = [k for k in sorted(opening | {i}) if utts[k].utt.speaker == utts[i].utt.speaker]
         details = [
             greeting_details(
-                utts[k].utt.text, lk.name_patterns, lk.name_stopwords, lk.company_patterns, ts.company_names
+                utts[k].utt.text,
+                lks[k].name_patterns,
+                lks[k].name_stopwords,
+                lks[k].company_patterns,
+                ts.company_names,
             )
             for k in same
         ]
@@ -358,9 +370,9 @@ def detect_text_events(
 
     # 3. explanations without a cue phrase: a long agent statement (not a question) that no other
     # detector claimed is, in a service call, the agent explaining the cause or the fix
-    min_stmt = ts.statement_min_tokens.get(lk.language)
-    if min_stmt:
-        for i, u in enumerate(utts):
+    for i, u in enumerate(utts):
+        min_stmt = ts.statement_min_tokens.get(lks[i].language)
+        if min_stmt:
             if (
                 not u.toks
                 or i in opening

@@ -7,6 +7,7 @@ shipped beside the pages and loaded once per page.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date, timedelta
 from typing import Any
 
 import plotly.io as pio
@@ -111,7 +112,12 @@ def grade_bars(grades: dict[str, int]) -> Markup:
                     "hovertemplate": "%{x}: %{y} calls<extra></extra>",
                 }
             ],
-            "layout": {"yaxis": {"title": {"text": "calls"}}},
+            # autosize, no width: the bars take their card's width (the card clips, never scrolls)
+            "layout": {
+                "autosize": True,
+                "xaxis": {"type": "category", "automargin": True},
+                "yaxis": {"title": {"text": "calls"}, "automargin": True},
+            },
         },
         "fig-grades",
         280,
@@ -239,12 +245,23 @@ def score_trend(daily: list[dict], agents: list[str], agent_days: list[dict]) ->
         "data": data,
         "layout": {
             "yaxis": {"title": {"text": "average score %"}},
-            "xaxis": {"type": "date"},
+            "xaxis": _day_axis([str(d["day"]) for d in daily]),
             "legend": {"orientation": "h", "y": -0.25},
             "margin": {"l": 60, "r": 20, "t": 10, "b": 80},
         },
     }
     return fig_html(fig, "fig-trend", 320)
+
+
+def _day_axis(days: list[str]) -> dict[str, Any]:
+    """A date axis labelled in days. Plotly autoranges a single point to a millisecond either side and
+    labels it "23:59:59.999": with few days, one tick a day and half a day of padding either side."""
+    axis: dict[str, Any] = {"type": "date", "tickformat": "%Y-%m-%d", "hoverformat": "%Y-%m-%d"}
+    if days and len(days) <= 14:
+        first, last = date.fromisoformat(min(days)[:10]), date.fromisoformat(max(days)[:10])
+        axis["dtick"] = 86_400_000  # one day, in ms
+        axis["range"] = [f"{first - timedelta(days=1)} 12:00", f"{last} 12:00"]
+    return axis
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""Every heading and KPI name of the audit report in English and Mandarin (`--lang zh`)."""
+
+from __future__ import annotations
+
+from callqa.workspace.audit.periods import AuditError
+
+LANGS = ("en", "zh")
+
+_LABELS: dict[str, tuple[str, str]] = {
+    "title": ("Customer-service QA audit", "客服质检审计报告"),
+    "overview": ("Audit overview", "审计概述"),
+    "findings": ("Main findings", "主要发现"),
+    "trends": ("KPI trend per week", "指标周趋势"),
+    "week": ("Week from", "周（起始日）"),
+    "teams": ("Teams", "团队"),
+    "agents": ("Agents", "坐席"),
+    "criteria": ("Criteria failed most, and where", "失分最多的评分项及分布"),
+    "diagnosis": ("Diagnosis", "问题诊断"),
+    "correlation": (
+        "Does the auto-score predict satisfaction and repeat contact?",
+        "自动评分能否预测满意度与重复来电？",
+    ),
+    "actions": ("Improvement actions (template to edit)", "改进建议与行动计划（可编辑模板）"),
+    "appendix_samples": ("Appendix A: sample calls", "附录A：抽样录音"),
+    "appendix_exemplars": ("Appendix B: exemplar calls per criterion", "附录B：各评分项标杆录音"),
+    "period": ("Audit period", "审计周期"),
+    "compared_with": ("Compared with", "对比周期"),
+    "no_comparison": ("no comparison", "无对比"),
+    "generated": ("Generated", "生成时间"),
+    "database": ("Database", "数据库"),
+    "kpi": ("KPI", "指标"),
+    "value": ("Value", "本期"),
+    "previous": ("Previous period", "上期"),
+    "change": ("Change", "变化"),
+    "target": ("Target", "目标"),
+    "status": ("Status", "状态"),
+    "on_target": ("on target", "达标"),
+    "off_target": ("off target", "未达标"),
+    "no_calls": ("no calls", "无通话"),
+    "vs_previous": ("vs previous period", "较上期"),
+    "target_word": ("target", "目标"),
+    "group": ("Group", "分组"),
+    "team": ("Team", "团队"),
+    "agent": ("Agent", "坐席"),
+    "queue": ("Queue", "队列"),
+    "hour": ("Hour", "时段"),
+    "criterion": ("Criterion", "评分项"),
+    "failed": ("Failed", "不合格数"),
+    "fail_rate": ("Fail rate", "不合格率"),
+    "worst_queue": ("Worst queue", "最差队列"),
+    "worst_team": ("Worst team", "最差团队"),
+    "worst_agent": ("Worst agent", "最差坐席"),
+    "call_id": ("Call", "录音编号"),
+    "file": ("File", "文件"),
+    "score": ("Score", "得分"),
+    "grade": ("Grade", "等级"),
+    "reasons": ("Flag reasons", "标记原因"),
+    "started": ("Started", "开始时间"),
+    "rank": ("Rank", "排名"),
+    "rationale": ("Why it passed", "通过理由"),
+    "priority": ("Priority", "优先级"),
+    "action": ("Action", "行动"),
+    "measure": ("Measure", "衡量指标"),
+    "owner": ("Owner", "负责人"),
+    "due": ("Due", "完成时间"),
+    "share_failures": ("Share of failures", "不合格占比"),
+    "share_calls": ("Share of calls", "通话占比"),
+    "lift": ("Concentration (×)", "集中度（倍）"),
+    "p_value": ("p (binomial)", "p 值（二项检验）"),
+    "outcome": ("Outcome", "结果指标"),
+    "predictor": ("Predictor", "预测变量"),
+    "n": ("n", "样本数"),
+    "rho": ("Spearman ρ", "斯皮尔曼 ρ"),
+    "ci95": ("95 % CI", "95% 置信区间"),
+    "auto_score": ("Auto-score", "自动评分"),
+    "csat": ("CSAT", "满意度（CSAT）"),
+    "nps_score": ("NPS answer", "NPS 评分"),
+    "repeat_contact": ("Repeat contact", "重复来电"),
+    "no_survey": (
+        "No survey scores (csat/nps) in this period: nothing to correlate.",
+        "本期无满意度调查数据（csat/nps），无法计算相关性。",
+    ),
+    "no_diagnosis": ("No failure is concentrated in one queue or hour.", "未发现集中于某一队列或时段的问题。"),
+    "none": ("none", "无"),
+    # KPI names
+    "calls": ("Calls", "通话量"),
+    "avg_score": ("Average QA score", "平均质检得分"),
+    "flagged_rate": ("Flagged rate", "标记率"),
+    "auto_fail_rate": ("Auto-fail rate", "一票否决率"),
+    "complaint_rate": ("Complaint rate", "投诉率"),
+    "repeat_rate": ("Repeat-contact rate", "重复来电率"),
+    "fcr_rate": ("First-contact resolution", "首次解决率"),
+    "escalation_rate": ("Escalation rate", "升级率"),
+    "avg_effort": ("Customer effort (0-10)", "客户费力度（0-10）"),
+    "avg_handle_s": ("Average handle time", "平均单电时长"),
+    "avg_hold_s": ("Average hold time", "平均候机时长"),
+    "avg_dead_air_s": ("Average dead air", "平均静默时长"),
+    "avg_csat": ("Satisfaction (CSAT 1-5)", "满意度（CSAT 1-5）"),
+    "nps": ("NPS", "净推荐值（NPS）"),
+    "hold_over_target": ("Hold over target", "候机超标"),
+}
+
+
+def labels(lang: str) -> dict[str, str]:
+    if lang not in LANGS:
+        raise AuditError(None, f"--lang must be en or zh, not {lang!r}")
+    i = LANGS.index(lang)
+    return {k: v[i] for k, v in _LABELS.items()}

@@ -1,0 +1,1 @@
+"""callqa serve: the QA workspace as a web application (see app.py)."""
