@@ -25,14 +25,14 @@ Label conventions (what the evaluation compares against):
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from callqa.synth.labels import CallLabels, labels_from_truth, labels_path
+from callqa.synth.labels import CallLabels, labels_from_truth, labels_path, relabel_rendered
 from callqa.synth.mix import render_call
-from callqa.synth.script import CallScript, DeadAir, Hold, Turn
-from callqa.synth.truth import CallTruth, truth_path
+from callqa.synth.script import CallScript, DeadAir, Hold, tagged_turn
 
 DEFAULT_N = 30
 
@@ -220,12 +220,8 @@ def call_specs(n: int = DEFAULT_N, seed: int = 0) -> list[CallSpec]:
     return specs
 
 
-def _a(text: str, *tags: str, gap: float = 0.6, opt: tuple[str, ...] = (), **kw: Any) -> Turn:
-    return Turn("agent", text, gap_before_s=gap, tags=tuple(tags) + tuple(f"opt:{o}" for o in opt), **kw)
-
-
-def _c(text: str, *tags: str, gap: float = 0.6, opt: tuple[str, ...] = (), **kw: Any) -> Turn:
-    return Turn("customer", text, gap_before_s=gap, tags=tuple(tags) + tuple(f"opt:{o}" for o in opt), **kw)
+_a = partial(tagged_turn, "agent")
+_c = partial(tagged_turn, "customer")
 
 
 def build_script(spec: CallSpec, seed: int = 0) -> CallScript:
@@ -337,23 +333,10 @@ def generate_calls(
             continue
         audio = out_dir / f"{spec.stem}.wav"
         lp = labels_path(audio)
-        tp = truth_path(audio)
-        if reuse and audio.is_file() and lp.is_file() and tp.is_file():
-            try:
-                old = CallLabels.load(lp)
-                if old.spec == asdict(spec) and old.seed == seed:
-                    # same audio; labels are rebuilt from its truth with the script's current tags
-                    truth = CallTruth.load(tp)
-                    tagged = [it for it in build_script(spec, seed).items if isinstance(it, Turn)]
-                    if len(tagged) == len(truth.turns):
-                        for tt, it in zip(truth.turns, tagged):
-                            tt.tags = list(it.tags)
-                        labels = labels_from_truth(spec, truth, audio.name, seed)
-                        labels.write(lp)
-                        out.append(GeneratedCall(audio, lp, labels))
-                        continue
-            except (ValueError, TypeError, KeyError, OSError):
-                pass
+        labels = relabel_rendered(spec, build_script(spec, seed), audio, seed) if reuse else None
+        if labels is not None:
+            out.append(GeneratedCall(audio, lp, labels))
+            continue
         out.append(GeneratedCall(audio, lp, _render_labelled(spec, audio, seed, seed * 100 + k)))
     return out
 

@@ -16,15 +16,15 @@ a mono and an MP3 call; the same seed gives the same scripts.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from callqa.synth import script_zh as zh
-from callqa.synth.labels import CallLabels, labels_from_truth, labels_path
+from callqa.synth.labels import CallLabels, labels_from_truth, labels_path, relabel_rendered
 from callqa.synth.mix import render_call
-from callqa.synth.script import CallScript, DeadAir, Hold, Turn
-from callqa.synth.truth import CallTruth, truth_path
+from callqa.synth.script import CallScript, DeadAir, Hold, tagged_turn
 
 DEFAULT_N_ZH = 20
 HOLD_PATTERN = ["announced_music", None, "announced_silence", "unannounced_music", None, "announced_music_unthanked"]
@@ -103,12 +103,8 @@ def call_specs_zh(n: int = DEFAULT_N_ZH, seed: int = 0) -> list[CallSpecZh]:
     return specs
 
 
-def _a(text: str, *tags: str, gap: float = 0.6, opt: tuple[str, ...] = (), **kw: Any) -> Turn:
-    return Turn("agent", text, gap_before_s=gap, tags=tuple(tags) + tuple(f"opt:{o}" for o in opt), **kw)
-
-
-def _c(text: str, *tags: str, gap: float = 0.6, opt: tuple[str, ...] = (), **kw: Any) -> Turn:
-    return Turn("customer", text, gap_before_s=gap, tags=tuple(tags) + tuple(f"opt:{o}" for o in opt), **kw)
+_a = partial(tagged_turn, "agent")
+_c = partial(tagged_turn, "customer")
 
 
 def build_script_zh(spec: CallSpecZh, seed: int = 0) -> CallScript:
@@ -230,8 +226,8 @@ def generate_calls_zh(
     out = []
     for k, spec in enumerate(call_specs_zh(n, seed)):
         audio = out_dir / audio_name(spec)
-        lp, tp = labels_path(audio), truth_path(audio)
-        labels = _reuse(spec, audio, lp, tp, seed) if reuse else None
+        lp = labels_path(audio)
+        labels = relabel_rendered(spec, build_script_zh(spec, seed), audio, seed) if reuse else None
         if labels is None:
             suffix, codec, stereo = FORMATS[spec.format]
             truth = render_call(
@@ -250,23 +246,3 @@ def generate_calls_zh(
             labels.write(lp)
         out.append(GeneratedCallZh(audio, lp, labels, spec))
     return out
-
-
-def _reuse(spec: CallSpecZh, audio: Path, lp: Path, tp: Path, seed: int) -> CallLabels | None:
-    if not (audio.is_file() and lp.is_file() and tp.is_file()):
-        return None
-    try:
-        old = CallLabels.load(lp)
-        if old.spec != asdict(spec) or old.seed != seed:
-            return None
-        truth = CallTruth.load(tp)
-        tagged = [it for it in build_script_zh(spec, seed).items if isinstance(it, Turn)]
-        if len(tagged) != len(truth.turns) or any(tt.text != it.text for tt, it in zip(truth.turns, tagged)):
-            return None
-        for tt, it in zip(truth.turns, tagged):
-            tt.tags = list(it.tags)
-        labels = labels_from_truth(spec, truth, audio.name, seed)
-        labels.write(lp)
-        return labels
-    except (ValueError, TypeError, KeyError, OSError):
-        return None

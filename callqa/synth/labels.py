@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from callqa.synth.truth import CallTruth
+from callqa.synth.script import CallScript, Turn
+from callqa.synth.truth import CallTruth, truth_path
 
 if TYPE_CHECKING:  # callgen imports this module; the spec is only read here
     from callqa.callgen import CallSpec
@@ -154,6 +155,29 @@ def labels_from_truth(spec: CallSpec | CallSpecZh, truth: CallTruth, audio_name:
     }
     language = str(truth.options.get("language") or "en")
     return CallLabels(spec.stem, audio_name, language, truth.duration_s, seed, asdict(spec), events, optional, metrics)
+
+
+def relabel_rendered(spec: CallSpec | CallSpecZh, script: CallScript, audio: Path, seed: int) -> CallLabels | None:
+    """Labels for a call already rendered from the same spec and seed, rebuilt from its truth with the
+    script's current tags (rendering is the slow part); None when it must be rendered again."""
+    lp, tp = labels_path(audio), truth_path(audio)
+    if not (audio.is_file() and lp.is_file() and tp.is_file()):
+        return None
+    try:
+        old = CallLabels.load(lp)
+        if old.spec != asdict(spec) or old.seed != seed:
+            return None
+        truth = CallTruth.load(tp)
+        tagged = [it for it in script.items if isinstance(it, Turn)]
+        if len(tagged) != len(truth.turns) or any(tt.text != it.text for tt, it in zip(truth.turns, tagged)):
+            return None
+        for tt, it in zip(truth.turns, tagged):
+            tt.tags = list(it.tags)
+        labels = labels_from_truth(spec, truth, audio.name, seed)
+        labels.write(lp)
+        return labels
+    except (ValueError, TypeError, KeyError, OSError):
+        return None
 
 
 def labels_path(audio: str | Path) -> Path:

@@ -30,6 +30,13 @@ class Turn:
     tags: tuple[str, ...] = ()  # truth labels for detector tests: "greeting", "hold_announce", ...
 
 
+def tagged_turn(
+    speaker: Speaker, text: str, *tags: str, gap: float = 0.6, opt: tuple[str, ...] = (), **kw: Any
+) -> Turn:
+    """A turn with the events it must produce (`tags`) and those it may produce without being wrong (`opt`)."""
+    return Turn(speaker, text, gap_before_s=gap, tags=tuple(tags) + tuple(f"opt:{o}" for o in opt), **kw)
+
+
 @dataclass(frozen=True)
 class Hold:
     """The line on hold: music or silence for `duration_s`, on the channel(s) named by `on`."""
