@@ -13,6 +13,13 @@ Then times, each as the median of warm runs (plus the first, cold, run):
   - `call_summary` for one day, `hold_stats` and `agent_daily_kpis` over 30 days (target <= 200 ms)
   - each KPI macro of migration 0011 per agent and day over 30 days (target <= 500 ms)
   - the other views, for information
+then the workspace's own server-side handlers (`callqa serve`: the app of
+callqa.workspace.web.app.create_app over the same database, called in-process through starlette's
+TestClient, so the time is the server's: session check, per-request open of the file, queries and
+the rendered page, without a network), each as the median of warm requests plus the cold one:
+  - GET /queue, first page, and filtered pages (agent, date range, flag reason, unreviewed, reviewed)
+  - GET /calls/<id> for calls from the oldest, the middle and the newest day  (target <= 300 ms)
+  - GET /workflow/call/<id> (the call's workflow panel), for information
 and builds the HTML report (`callqa report`) for a 1,000-call database (target <= 60 s).
 
     .venv/bin/python bench/db_views.py                       # 1,000,000 calls, ~/.cache/callqa-bench
@@ -24,6 +31,7 @@ The machine's load average is printed with the figures: on a shared machine timi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -40,6 +48,8 @@ from callqa.pipeline.detectors import METRIC_DESCRIPTIONS
 TARGET_VIEW_MS = 200.0
 TARGET_KPI_MS = 500.0  # each KPI macro of migration 0011 over 30 days
 TARGET_REPORT_S = 60.0
+TARGET_WEB_MS = 300.0  # a workspace page's server time (issue 17)
+WEB_USER, WEB_PASSWORD = "bench-reviewer", "bench password 0123456789"
 
 PHRASES_AGENT = [
     "Thank you for calling Acme Energy, my name is Sarah, how can I help you today?",
@@ -296,6 +306,10 @@ def generate(
             FROM criterion_results r
             WHERE hash(r.call_id) % 100 = 0 AND r.result <> 'na'
         """)
+        t = time.perf_counter()
+        # the per-call rows the writer stores with each call (migration 0012), for the calls inserted above
+        store.refresh_call_facts(con)
+        log(f"  call_facts       {time.perf_counter() - t:6.1f} s")
         con.execute("CHECKPOINT")
         return store.table_counts(con)
     finally:
@@ -380,6 +394,176 @@ def time_views(db_path: Path, threads: int | None = None, log=print) -> dict[str
         con.close()
 
 
+def _web_client(db_path: Path, work: Path):
+    """A logged-in reviewer's TestClient on the workspace app over db_path (the user is created or its
+    password reset, so a kept database works with a new secret)."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from callqa.config.settings import load_settings
+    from callqa.workspace.web.app import WebOptions, create_app
+    from callqa.workspace.web.keys import Passwords, load_secret
+    from callqa.workspace.web.users import add_user, get_user, set_password
+
+    secret_file = work / "web.key"  # created 0600 by load_secret
+    passwords = Passwords(load_secret(secret_file))
+    with store.open_db(db_path) as con:
+        pw = passwords.hash(WEB_PASSWORD)
+        if get_user(con, WEB_USER) is None:
+            add_user(con, WEB_USER, "reviewer", pw, actor="bench")
+        else:
+            set_password(con, WEB_USER, pw, actor="bench")
+    client = TestClient(create_app(load_settings(), db_path, WebOptions(secret_file=secret_file)))
+    m = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    if m is None:
+        raise RuntimeError("the login page has no CSRF field")
+    r = client.post(
+        "/login",
+        data={"username": WEB_USER, "password": WEB_PASSWORD, "csrf_token": m.group(1)},
+        follow_redirects=False,
+    )
+    if r.status_code != 303:
+        raise RuntimeError(f"bench login failed: HTTP {r.status_code}")
+    return client
+
+
+def time_web(db_path: Path, work: Path, repeat: int = 5, log=print) -> dict[str, float]:
+    """Server time of the workspace's queue and call pages (issue 17), in-process."""
+    repeat = max(2, repeat)  # the first request is the cold one
+    client = _web_client(db_path, work)
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        first, last = con.execute(
+            "SELECT min(CAST(coalesce(started_at, processed_at) AS DATE)), "
+            "max(CAST(coalesce(started_at, processed_at) AS DATE)) FROM calls"
+        ).fetchone()
+        middle = first + (last - first) / 2
+        # a flagged call of the oldest, the middle and the newest day (the call page's usual entry is the queue)
+        picks = {}
+        for label, day in (("old", first), ("middle", middle), ("new", last)):
+            row = con.execute(
+                "SELECT call_id FROM flagged_queue WHERE day = ? ORDER BY call_id LIMIT 1", [day]
+            ).fetchone()
+            if row:
+                picks[label] = row[0]
+    finally:
+        con.close()
+    since = (last - (last - first) / 7).isoformat()  # about the last month of a 200-day database
+    pages: dict[str, tuple[str, bool]] = {
+        "web /queue first page": ("/queue", True),
+        "web /queue agent": ("/queue?agent=A0007", True),
+        "web /queue date range": (f"/queue?since={since}&until={last.isoformat()}", True),
+        "web /queue reason": ("/queue?reason=auto-fail", True),
+        "web /queue agent+date+unreviewed": (f"/queue?agent=A0007&since={since}&unreviewed=true", True),
+        "web /queue reviewed only": ("/queue?reviewed=true", True),
+        "web /queue page 20": ("/queue?page=20", True),
+    }
+    for label, cid in picks.items():
+        pages[f"web /calls/<id> ({label} day)"] = (f"/calls/{cid}", True)
+    for label, cid in picks.items():
+        pages[f"web /workflow/call/<id> ({label})"] = (f"/workflow/call/{cid}", False)
+    out = {}
+    log(f"workspace pages (in-process, server time); load average now {os.getloadavg()[0]:.2f}")
+    log(f"{'page':36s} {'cold ms':>9s} {'warm ms':>9s} {'cpu ms':>9s} {'KB':>7s}  target (warm wall)")
+    for name, (path, targeted) in pages.items():
+        times, cpu = [], []
+        size = 0
+        for _ in range(repeat):
+            t, c = time.perf_counter(), time.process_time()
+            try:
+                r = client.get(path, follow_redirects=False)
+            except Exception as e:  # a page that fails is reported as such; the other pages are still timed
+                r = None
+                error = f"{type(e).__name__}: {e}"
+            times.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
+            if r is not None and r.status_code != 200:
+                error = f"HTTP {r.status_code}: {r.text[:200]}"
+            if r is None or r.status_code != 200:
+                log(f"{name:36s} FAILED: GET {path}: {error}")
+                break
+            size = len(r.content)
+        else:
+            error = ""
+        if error:
+            continue
+        warm = statistics.median(times[1:])
+        out[name] = warm
+        verdict = f"<= {TARGET_WEB_MS:.0f} ms: " + ("PASS" if warm <= TARGET_WEB_MS else "FAIL") if targeted else ""
+        log(f"{name:36s} {times[0]:9.1f} {warm:9.1f} {statistics.median(cpu[1:]):9.1f} {size / 1024:7.1f}  {verdict}")
+    return out
+
+
+def _bench_result(i: int):
+    """A stored call of the bench's proportions (24 utterances of 10 words, 7 events, 22 metrics, one score)."""
+    from callqa.pipeline.scoring import ScoringContext, load_scorecard, score_call
+    from callqa.pipeline.types import CallResult, CallSource, Event, RoleDecision, Utterance, Word
+
+    cid = hashlib.sha256(f"bench-writer-{i}-{time.time_ns()}".encode()).hexdigest()
+    utts = []
+    for k in range(24):
+        ch = k % 2
+        words = [Word(k * 10 + j * 0.5, k * 10 + j * 0.5 + 0.4, f"w{j}", 0.9, ch) for j in range(10)]
+        utts.append(
+            Utterance(
+                k,
+                f"ch{ch}",
+                k * 10.0,
+                k * 10.0 + 5,
+                " ".join(w.text for w in words),
+                words,
+                channel=ch,
+                role="agent" if ch == 0 else "customer",
+            )  # fmt: skip
+        )
+    events = [
+        Event(ty, 5.0 * n, 5.0 * n + 3, "ch0", "agent", "bench", 0.9, "bench/1", {}, event_id=f"{cid[:8]}{n:02d}")
+        for n, (ty, *_rest) in enumerate(EVENTS[:7])
+    ]
+    score = score_call(load_scorecard("inbound_service_en"), ScoringContext(events, 240.0, True))
+    return CallResult(
+        source=CallSource(f"/recordings/bench/{cid[:12]}.wav", cid, 1000, {"agent_id": "A0001"}),
+        duration_s=240.0, channels=2, sample_rate=8000, codec="pcm_mulaw", language="en", language_probability=0.99,
+        utterances=utts, events=events, metrics={m: 1.0 for m in METRICS}, scores=[score], models={"asr": "bench"},
+        roles=RoleDecision({"ch0": "agent", "ch1": "customer"}, 1.0, "channel_map"), timings={"decode": 0.0},
+    )  # fmt: skip
+
+
+def time_writer(db_path: Path, n: int = 20, log=print) -> float:
+    """The nightly writer's cost per call on this database: open (migrated), write_call, close with the
+    batch's WAL checkpoint threshold, as flows/nightly.py commits each call. Adds n calls to the database."""
+    from callqa.config.settings import load_settings
+
+    wal_bytes = int(load_settings().database.checkpoint_wal_mb * 2**20)
+    results = [_bench_result(i) for i in range(n)]
+    times = []
+    for r in results:
+        t = time.perf_counter()
+        with store.open_db(db_path, checkpoint_wal_bytes=wal_bytes) as con:
+            store.write_call(con, r, None, "bench")
+        times.append((time.perf_counter() - t) * 1000)
+    with store.open_db(db_path) as con:  # leave the database as it was, checkpointed
+        ids = [r.source.call_id for r in results]
+        for table in (
+            "call_facts",
+            "call_scores",
+            "criterion_results",
+            "call_metrics",
+            "events",
+            "words",
+            "utterances",
+        ):
+            con.execute(f"DELETE FROM {table} WHERE call_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        con.execute("DELETE FROM calls WHERE call_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    med = statistics.median(times[1:])
+    log(
+        f"writer: open + write_call + close per call, {n} calls: first {times[0]:.0f} ms, median {med:.0f} ms, "
+        f"max {max(times):.0f} ms; load average {os.getloadavg()[0]:.2f}"
+    )
+    return med
+
+
 def time_report(work: Path, n_calls: int = 1000, log=print) -> float:
     from callqa.workspace.report import build_report
 
@@ -407,6 +591,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated database (and reuse it when present)")
     ap.add_argument("--report-calls", type=int, default=1000)
     ap.add_argument("--skip-report", action="store_true")
+    ap.add_argument("--skip-web", action="store_true", help="do not time the workspace pages")
+    ap.add_argument("--only-web", action="store_true", help="time only the workspace pages")
+    ap.add_argument("--writer", type=int, default=0, metavar="N", help="also time the nightly writer on N calls")
+    ap.add_argument("--web-repeat", type=int, default=5, help="requests per page (the first is the cold one)")
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: one per core)")
     args = ap.parse_args(argv)
 
@@ -428,8 +616,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"generated in {time.perf_counter() - t:.0f} s, {db.stat().st_size / 1e9:.2f} GB: "
                 + ", ".join(f"{k} {v:,}" for k, v in counts.items())
             )
-        time_views(db, args.threads)
-        if not args.skip_report:
+        if not args.only_web:
+            time_views(db, args.threads)
+        if not args.skip_web:
+            time_web(db, work, repeat=args.web_repeat)
+        if args.writer:
+            time_writer(db, args.writer)
+        if not args.skip_report and not args.only_web:
             time_report(work, args.report_calls)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:

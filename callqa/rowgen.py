@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from callqa.pipeline.store import refresh_call_facts
 from callqa.pipeline.types import new_event_id
 
 # (event type, role, probability per call, typical position as a fraction of the call)
@@ -153,7 +154,8 @@ def generate(
 
 
 def load_into(con, frames: dict[str, pd.DataFrame]) -> None:
-    """Bulk-insert generated frames (the schema must exist: use callqa.pipeline.store.connect)."""
+    """Bulk-insert generated frames (the schema must exist: use callqa.pipeline.store.connect), with the
+    calls' call_facts rows (which the writer stores for the calls it writes)."""
     for table, df in frames.items():
         cols = ", ".join(df.columns)
         con.register("_rowgen", df)
@@ -161,3 +163,6 @@ def load_into(con, frames: dict[str, pd.DataFrame]) -> None:
             con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rowgen")
         finally:
             con.unregister("_rowgen")
+    touched = {cid for df in frames.values() if "call_id" in df.columns for cid in df["call_id"]}
+    if touched:
+        refresh_call_facts(con, sorted(touched))

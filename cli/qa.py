@@ -177,9 +177,10 @@ def audit(
         "head file (refused when anything else is wrong)",
     ),
 ) -> None:
-    """Check the review history: every entry's HMAC with the audit key, the links, no gaps, and the head file."""
+    """Check the review history: every entry's HMAC with the audit key (reviews, workflow transitions,
+    calibration verdicts, erasures), the links, no gaps, the head file, and each note's HMAC."""
     from callqa.config.settings import load_settings
-    from callqa.workspace import chain
+    from callqa.workspace import audited, chain
     from callqa.workspace.ledger import database_path, head_path, load_key, os_user
     from callqa.workspace.qa import open_db
 
@@ -192,19 +193,33 @@ def audit(
                 key = chain.writer_key(con, settings.audit.key_file, head_file)
                 chain.reseal(con, key, head_file, os_user(), expect)
             key_file = settings.audit.key_file
-            rep = chain.verify(con, load_key(key_file), head_file, expect, key_file)
+            key = load_key(key_file)
+            rep = chain.verify(con, key, head_file, expect, key_file)
+            # workflow transitions and calibration verdicts are chain entries (verified above, named
+            # "workflow entry #N"); their free text lives apart in audit_notes, checked against the HMAC
+            # the entry recorded
+            has_notes = bool(con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'audit_notes'").fetchone())
+            note_issues = audited.note_problems(con, key_file) if has_notes and key is not None else []
+            kinds = dict(con.execute("SELECT kind, count(*) FROM audit_log GROUP BY kind").fetchall())
+            n_notes = int(con.execute("SELECT count(*) FROM audit_notes").fetchone()[0]) if has_notes else 0
             last = chain.tail(con)
     except CallQAError as e:
         _fail(e)
     for note in rep.notes:
         console.print(f"[dim]·[/] {_e(note)}")
-    if rep.problems:
-        for p in rep.problems:
-            console.print(f"[red]✗[/] {_e(p.text)}")
+    if rep.problems or note_issues:
+        for text in [p.text for p in rep.problems] + note_issues:
+            console.print(f"[red]✗[/] {_e(text)}")
         raise typer.Exit(1)
     head = f"; head {last[0]}:{(last[1] or '')[:16]}" if last else ""
     erasures = f", {rep.erasures} erasures" if rep.erasures else ""
-    console.print(f"[green]✓[/] review history intact ({rep.reviews} reviews{erasures}{head})")
+    also = [
+        f"{kinds[k]} {label}"
+        for k, label in (("workflow", "workflow transitions"), ("calibration", "calibration entries"))
+        if kinds.get(k)
+    ] + ([f"{n_notes} notes"] if n_notes else [])
+    checked = f"; also checked: {', '.join(also)}" if also else ""
+    console.print(f"[green]✓[/] review history intact ({rep.reviews} reviews{erasures}{head}{checked})")
 
 
 def forget(
@@ -394,6 +409,7 @@ def rescore(
     all_languages: bool = typer.Option(
         False, "--all-languages", help="also score calls in languages the scorecard is not written for"
     ),
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Re-apply a scorecard version to every stored call from stored events and metrics (no audio, no ASR)."""
     from callqa.flows.rescore import rescore as rescore_flow
@@ -403,12 +419,17 @@ def rescore(
         _fail(CallQAError(db, "database file does not exist"))
     try:
         load_scorecard(scorecard)  # reject a broken scorecard before starting a flow or opening the database
-        summary = rescore_flow(db_path=str(db), scorecard=scorecard, all_languages=all_languages)
+        summary = rescore_flow(
+            db_path=str(db),
+            scorecard=scorecard,
+            all_languages=all_languages,
+            config_path=str(config) if config else None,
+        )
     except CallQAError as e:
         _fail(e)
     console.print(
         f"{summary['scorecard_id']} v{summary['version']}: scored {summary['calls_scored']} of "
         f"{summary['calls_stored']} calls in {summary['wall_s']:.1f} s (load {summary['load_s']:.1f}, "
-        f"score {summary['score_s']:.1f}, write {summary['write_s']:.1f}); "
+        f"score {summary['score_s']:.1f}, write {summary['write_s']:.1f}; {summary['commits']} commits); "
         f"flagged {summary['flagged']}; grades {summary['grades']}"
     )

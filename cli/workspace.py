@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from callqa.cli.common import DB_OPTION, _fail, _fmt, _parse_day, _table, console
+from callqa.cli.common import CONFIG_OPTION, DB_OPTION, _fail, _fmt, _parse_day, _table, console
 from callqa.pipeline.types import CallQAError
 
 
@@ -152,11 +152,16 @@ def report(
     ),
     scorecard: str | None = typer.Option(None, "--scorecard", help="scorecard for the dashboard (default: most used)"),
     force: bool = typer.Option(False, "--force", help="overwrite files in --out that callqa did not write"),
+    kpi_period: str = typer.Option("week", "--kpi-period", help="week | month: the KPI panels' periods"),
+    lang: str = typer.Option("en", "--lang", help="en | zh: language of the KPI panels"),
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Write the static HTML report: dashboard and one page per call (opens the database read-only)."""
+    from callqa.config.settings import load_settings
     from callqa.workspace.report import build_report
 
     try:
+        settings = load_settings(config)
         s = build_report(
             db,
             out,
@@ -166,6 +171,9 @@ def report(
             max_call_pages=max_call_pages,
             scorecard=scorecard,
             force=force,
+            kpi=settings.kpi,
+            kpi_period=kpi_period,
+            lang=lang,
         )
     except CallQAError as e:
         _fail(e)

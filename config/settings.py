@@ -149,6 +149,19 @@ class EmotionSettings(StrictModel):
     edge_turns: int = Field(3, ge=1)  # customer turns averaged for emotion at the start / end
 
 
+class CustomerRepeatSettings(StrictModel):
+    """The customer repeating themselves (callqa.pipeline.detectors.restate), a customer-effort cue."""
+
+    enabled: bool = True
+    # content words (English) / characters (Mandarin) each sentence needs, function words and fillers
+    # dropped: "thank you very much", "yes that's right" and 好的好的 are never restatements
+    min_content_tokens: dict[str, int] = {"en": 3, "zh": 5}
+    # rapidfuzz score (0-100) from which a sentence restates an earlier one: token_set_ratio of the
+    # content words (English), the better of partial_ratio and ratio of the content characters (Mandarin);
+    # restatements on the test cases score 91-100, different requests of one call 0-57
+    threshold: dict[str, float] = {"en": 85.0, "zh": 85.0}
+
+
 class TextSettings(StrictModel):
     """Script, conduct and hold-cue detectors over the transcript (callqa.pipeline.detectors.text)."""
 
@@ -193,6 +206,7 @@ class TextSettings(StrictModel):
     opening_turns: int = Field(2, ge=1)  # a greeting is one of the agent's first N turns ...
     opening_window_s: float = Field(60.0, gt=0)  # ... starting within this many seconds
     closing_turns: int = Field(3, ge=1)  # a closing is one of the agent's last N turns
+    customer_repeat: CustomerRepeatSettings = CustomerRepeatSettings()
 
 
 class DetectSettings(StrictModel):
@@ -329,6 +343,31 @@ class KpiTarget(StrictModel):
     dead_air_s: float = Field(20.0, ge=0)
 
 
+class KpiRateTargets(StrictModel):
+    """Targets of the headline KPIs that are no per-queue time (callqa.workspace.audit.findings): the audit
+    report's findings and the dashboards' KPI panels say on/off target against these. The defaults are
+    common contact-centre benchmarks; a centre puts its own service levels here."""
+
+    avg_score: float = Field(80.0, ge=0, le=100)  # average QA score, percent (at least)
+    flagged_rate: float = Field(0.15, ge=0, le=1)  # share of calls flagged for review (at most)
+    auto_fail_rate: float = Field(0.02, ge=0, le=1)  # share of calls with an auto-fail (at most)
+    complaint_rate: float = Field(0.03, ge=0, le=1)  # calls with a complaint or escalation request (at most)
+    repeat_rate: float = Field(0.20, ge=0, le=1)  # repeat contacts within kpi.repeat_window_days (at most)
+    fcr_rate: float = Field(0.80, ge=0, le=1)  # first-contact resolution (at least)
+    escalation_rate: float = Field(0.05, ge=0, le=1)  # calls escalated or transferred (at most)
+    avg_effort: float = Field(1.0, ge=0, le=10)  # customer effort score, 0-10 (at most)
+    avg_csat: float = Field(4.0, ge=1, le=5)  # post-call survey, 1-5 (at least)
+    nps: float = Field(30.0, ge=-100, le=100)  # net promoter score (at least)
+
+
+class KpiDiagnosis(StrictModel):
+    """When the audit report names a queue or an hour where failures concentrate (callqa.workspace.audit.stats)."""
+
+    min_failures: int = Field(10, ge=1)  # fewer failures of a kind: too few to say where they concentrate
+    min_lift: float = Field(1.5, ge=1)  # the group's share of the failures / its share of the calls
+    alpha: float = Field(0.01, gt=0, lt=1)  # one-sided binomial test: failures spread like calls
+
+
 class KpiSettings(StrictModel):
     """Centre KPIs (config/migrations/0011_kpis.sql, callqa.workspace.kpis)."""
 
@@ -338,6 +377,8 @@ class KpiSettings(StrictModel):
     targets: dict[str, KpiTarget] = {"default": KpiTarget()}
     # a hold at least this long counts as a long hold in the customer effort score
     long_hold_s: float = Field(60.0, gt=0)
+    rate_targets: KpiRateTargets = KpiRateTargets()
+    diagnosis: KpiDiagnosis = KpiDiagnosis()
 
     @model_validator(mode="after")
     def _has_default(self) -> KpiSettings:

@@ -11,6 +11,7 @@ over the whole call on mono ones.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -73,6 +74,25 @@ def call_cer(res: CallResult, truth: CallTruth) -> dict[str, Any]:
     }
 
 
+def write_call_dump(folder: Path, res: CallResult, cer_row: dict[str, Any]) -> Path:
+    """What the pipeline made of one call (utterances, events, CER), to read a miss or false alarm against."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dump = {
+        "cer": cer_row,
+        "utterances": [
+            {"start": round(u.start, 2), "end": round(u.end, 2), "channel": u.channel, "role": u.role, "text": u.text}
+            for u in res.utterances
+        ],
+        "events": [
+            {"type": e.type, "start": round(e.start, 2), "end": round(e.end, 2), "role": e.role, "evidence": e.evidence}
+            for e in res.events
+        ],
+    }
+    path = folder / f"{cer_row['call']}.json"
+    path.write_text(json.dumps(dump, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
 def cer_summary(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     """Mean per-call CER overall, on stereo and on mono calls (None where there are none)."""
 
@@ -109,6 +129,7 @@ def run_mandarin_audio(
 ) -> tuple[EvalReport, list[tuple[CallResult, CallLabels]]]:
     """Generate (or reuse) `n` labelled Mandarin calls in out_dir and run every one through process_call."""
     from callqa.callgen_zh import generate_calls_zh
+    from callqa.evaluation.roles_zh import MonoRoleRow, mono_row, summary_lines
     from callqa.pipeline.call import process_call
     from callqa.pipeline.discover import sha256_file
 
@@ -122,6 +143,7 @@ def run_mandarin_audio(
     failures: list[str] = []
     stereo: list[tuple[CallResult, CallLabels]] = []
     mono: list[tuple[CallResult, CallLabels]] = []
+    role_rows: list[MonoRoleRow] = []  # mono calls: DER and role accuracy (evaluation.roles_zh)
     t = time.perf_counter()
     for g in calls:
         # the language as a recorder's sidecar would give it: detection is the ASR side's business
@@ -134,6 +156,9 @@ def run_mandarin_audio(
         (stereo if res.channels > 1 else mono).append((res, g.labels))
         row = call_cer(res, CallTruth.load(truth_path(g.audio)))
         cer_rows.append(row)
+        if res.channels == 1 and kit.diarizer is not None:
+            role_rows.append(mono_row(res, CallTruth.load(truth_path(g.audio)), kit))
+        write_call_dump(out_dir / "results", res, row)
         say(
             f"{g.audio.name}: {len(res.events)} events, CER {row['cer']}, "
             f"detectors {sum(res.timings.get(k, 0) for k in DETECTOR_TIMINGS):.2f} s"
@@ -146,6 +171,7 @@ def run_mandarin_audio(
         f"Mandarin synthesised calls: Kokoro-82M voices {voices}, "
         f"synthesis {synth_s:.0f} s (cached per sentence), pipeline {time.perf_counter() - t:.0f} s"
     )
+    report.notes += summary_lines(role_rows)
     for name, sel in (("stereo", stereo), ("mono", mono)):
         line = subset_line(name, sel)
         if line:

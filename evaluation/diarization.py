@@ -177,9 +177,12 @@ def der_components(reference: Annotation, hypothesis: Annotation, collar: float 
     }
 
 
-def word_role_accuracy(utterances: list[Utterance], reference: Annotation) -> tuple[float | None, bool | None]:
-    """(share of ASR words whose role matches the reference speaker at the word's midpoint,
-    whether the speaker→role mapping matches the reference majority for every speaker)."""
+def word_role_counts(
+    utterances: list[Utterance], reference: Annotation
+) -> tuple[int, int, dict[str, dict[str, float]]]:
+    """(words checked, words whose role is the reference speaker's at the word's midpoint, per
+    hypothesis speaker the reference labels of its checked words). Words in silence or overlapped
+    speech of the reference (0.15 s slack) have no single right answer and are not checked."""
     checked = right = 0
     votes: dict[str, dict[str, float]] = {}
     for u in utterances:
@@ -191,12 +194,19 @@ def word_role_accuracy(utterances: list[Utterance], reference: Annotation) -> tu
                 if seg.start - 0.15 <= mid <= seg.end + 0.15
             }
             if len(labs) != 1:
-                continue  # silence or overlap in the reference: no single right answer
+                continue
             ref = labs.pop()
             checked += 1
             right += int(u.role == ref)
             votes.setdefault(u.speaker, {}).setdefault(ref, 0.0)
             votes[u.speaker][ref] += 1
+    return checked, right, votes
+
+
+def word_role_accuracy(utterances: list[Utterance], reference: Annotation) -> tuple[float | None, bool | None]:
+    """(share of ASR words whose role matches the reference speaker at the word's midpoint,
+    whether the speaker→role mapping matches the reference majority for every speaker)."""
+    checked, right, votes = word_role_counts(utterances, reference)
     if not checked:
         return None, None
     roles_of = {u.speaker: u.role for u in utterances}

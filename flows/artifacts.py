@@ -103,6 +103,7 @@ def publish_run(summary: dict[str, Any], settings: Any, logger: Any) -> str | No
                 settings.report.out_dir,
                 audio=settings.report.audio,
                 max_call_pages=settings.report.max_call_pages,
+                kpi=settings.kpi,  # the KPI panels' targets
             )
             report = str(built.index)
         except Exception as e:  # noqa: BLE001 - the calls are stored; a report problem must not fail the run

@@ -203,6 +203,36 @@ def _started_at(meta: dict[str, Any]) -> datetime | None:
     return dt
 
 
+# call_facts (migration 0012) holds, per call, what call_summary, hold_stats and agent_daily_kpis read from the
+# child tables; call_facts_computed defines its rows. A point filter on call_id reaches every child table's
+# index (a few ms a call at 1 M calls).
+CALL_FACTS_OF_CALL = "SELECT * FROM call_facts_computed WHERE call_id = ?"
+
+
+def refresh_call_facts(con: duckdb.DuckDBPyConnection, call_ids: list[str] | None = None) -> int:
+    """Recompute call_facts for these calls (None: every call without a row), returning the rows written.
+
+    write_call keeps call_facts current; a loader or a fix that writes utterances, events or call_metrics
+    itself (callqa.rowgen, bench/db_views.py, an UPDATE by hand) calls this for the calls it touched, else
+    call_summary, hold_stats and agent_daily_kpis show those calls as they were."""
+    if call_ids is None:
+        # the missing ids first (an anti-join of two call_id columns): a few ids are then looked up through
+        # the child tables' indexes, where computing the whole view would read them all (3 s CPU at 1 M calls)
+        missing = [
+            r[0] for r in con.execute("SELECT call_id FROM calls EXCEPT SELECT call_id FROM call_facts").fetchall()
+        ]
+        if not missing:
+            return 0
+        call_ids = missing
+    ids = sorted(set(call_ids))
+    con.execute("DELETE FROM call_facts WHERE call_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    row = con.execute(
+        "INSERT INTO call_facts SELECT * FROM call_facts_computed WHERE call_id IN (SELECT unnest(?::VARCHAR[]))",
+        [ids],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str | None, pipeline_version: str) -> bool:
     """Store one call and everything derived from it in one transaction.
 
@@ -327,6 +357,8 @@ def write_call(con: duckdb.DuckDBPyConnection, result: CallResult, run_id: str |
             crit, total = _score_rows(src.call_id, score, now)
             _insert_df(con, "criterion_results", crit)
             _insert_df(con, "call_scores", [total])
+        # the call's pre-aggregated row (migration 0012), from its own child rows through their call_id indexes
+        con.execute(f"INSERT INTO call_facts {CALL_FACTS_OF_CALL}", [src.call_id])
         con.execute("COMMIT")
         return True
     except Exception:
@@ -369,9 +401,16 @@ def register_scorecard(con: duckdb.DuckDBPyConnection, card: Any, source_path: s
 
 
 def replace_scores(
-    con: duckdb.DuckDBPyConnection, scorecard_id: str, version: int, scored: list[tuple[str, CallScore]]
+    con: duckdb.DuckDBPyConnection,
+    scorecard_id: str,
+    version: int,
+    scored: list[tuple[str, CallScore]],
+    calls: Sequence[str] | None = None,
 ) -> None:
-    """Store a rescoring run for one scorecard version in one transaction (all or nothing)."""
+    """Store a rescoring run for one scorecard version in one transaction (all or nothing).
+
+    `calls`: replace the version's results of these calls only (one commit of a rescore that commits
+    call by chunk, flows/rescore.py); None: of every call."""
     now = _now()
     crit_rows: list[dict] = []
     totals: list[dict] = []
@@ -379,12 +418,13 @@ def replace_scores(
         crit, total = _score_rows(call_id, score, now)
         crit_rows.extend(crit)
         totals.append(total)
+    only, params = "", [scorecard_id, version]
+    if calls is not None:
+        only, params = " AND call_id IN (SELECT unnest(?::VARCHAR[]))", [scorecard_id, version, list(calls)]
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            "DELETE FROM criterion_results WHERE scorecard_id = ? AND scorecard_version = ?", [scorecard_id, version]
-        )
-        con.execute("DELETE FROM call_scores WHERE scorecard_id = ? AND scorecard_version = ?", [scorecard_id, version])
+        con.execute(f"DELETE FROM criterion_results WHERE scorecard_id = ? AND scorecard_version = ?{only}", params)
+        con.execute(f"DELETE FROM call_scores WHERE scorecard_id = ? AND scorecard_version = ?{only}", params)
         _insert_df(con, "criterion_results", crit_rows)
         _insert_df(con, "call_scores", totals)
         con.execute("COMMIT")

@@ -227,9 +227,24 @@ def _char_pinyin(ch: str) -> str:
     return lazy_pinyin(ch, style=Style.NORMAL)[0]
 
 
+# `canonical` has already turned Chinese numerals into digits (后四位 → 后4位), so without their
+# readings a digit could never sound like a character: zh_call01's "手机号后四位", heard by Whisper
+# base as "手機號後思維" (si wei, the same toneless pinyin), was missed as identity verification.
+_DIGIT_PINYIN = dict(zip("0123456789", ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu"), strict=True))
+
+
+def _token_pinyin(t: str) -> str:
+    if len(t) == 1 and is_cjk(t):
+        return _char_pinyin(t)
+    if t.isascii() and t.isdigit():
+        return " ".join(_DIGIT_PINYIN[d] for d in t)
+    return t
+
+
 def pinyin_tokens(toks: Sequence[str]) -> list[str]:
-    """Toneless pinyin per token (CJK characters); other tokens unchanged. 稍 and 少 both → "shao"."""
-    return [_char_pinyin(t) if len(t) == 1 and is_cjk(t) else t for t in toks]
+    """Toneless pinyin per token: CJK characters, and digit runs read digit by digit (4 → "si"), as
+    `canonical` writes Chinese numerals as digits; other tokens unchanged. 稍 and 少 both → "shao"."""
+    return [_token_pinyin(t) for t in toks]
 
 
 def has_cjk(toks: Iterable[str]) -> bool:
@@ -350,6 +365,17 @@ class PhraseIndex:
             idx: np.ndarray, queries: list[str], wins: list[str], size: int, cutoff: float, method: str
         ) -> None:
             scores = process.cdist(queries, wins, scorer=fuzz.ratio, score_cutoff=cutoff, dtype=np.float32)
+            if method == "pinyin" and scores.size:
+                # the same sounds split into other syllables: Whisper base heard the Kokoro agent's
+                # 满意吗 (man yi ma) as 嘛你嘛 (ma ni ma), 94.7 with the syllables spaced, 97.8 run together
+                joined = process.cdist(
+                    [q.replace(" ", "") for q in queries],
+                    [w.replace(" ", "") for w in wins],
+                    scorer=fuzz.ratio,
+                    score_cutoff=cutoff,
+                    dtype=np.float32,
+                )
+                scores = np.maximum(scores, joined)
             if not scores.size:
                 return
             cols = scores.argmax(axis=1)

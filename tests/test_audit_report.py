@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from callqa import rowgen
 from callqa.cli import app
-from callqa.config.settings import KpiSettings
+from callqa.config.settings import KpiSettings, load_settings
 from callqa.pipeline import store
 from callqa.pipeline.rescoring import load_contexts, rescore_contexts
 from callqa.pipeline.scoring import load_scorecard
@@ -228,6 +228,34 @@ def test_concentration_finds_the_billing_holds(db):
     assert q.p_value < 1e-6
 
 
+def test_rate_targets_and_diagnosis_thresholds_are_settings(db, tmp_path):
+    """kpi.rate_targets decide a finding's target, status and action; kpi.diagnosis the concentration hints."""
+    cfg = tmp_path / "targets.yaml"
+    cfg.write_text("kpi:\n  rate_targets: {complaint_rate: 0.9, fcr_rate: 0.99}\n  diagnosis: {min_failures: 100000}\n")
+    loose = load_settings(cfg).kpi
+    assert loose.rate_targets.avg_csat == 4.0  # the keys not given keep their defaults
+
+    def complaint(ctx):
+        return next(f for f in ctx["findings"] if f.kpi.key == "complaint_rate")
+
+    con = connect_analyst(db)
+    try:
+        base, changed = collect(con, NOV, OCT, KpiSettings(), "en"), collect(con, NOV, OCT, loose, "en")
+    finally:
+        con.close()
+    value = complaint(base).value
+    assert 0.03 < value < 0.9  # off the default 3 % target, on the 90 % one
+    assert (complaint(base).target, complaint(base).on_target) == (0.03, False)
+    assert (complaint(changed).target, complaint(changed).on_target) == (0.9, True)
+    assert any(a["action"].startswith("Complaint rate") for a in base["actions"])
+    assert not any(a["action"].startswith("Complaint rate") for a in changed["actions"])
+    fcr = next(f for f in changed["findings"] if f.kpi.key == "fcr_rate")
+    assert fcr.target == 0.99 and fcr.on_target is False
+    assert base["concentrations"] and changed["concentrations"] == []
+    out = build_audit_report(db, tmp_path / "o", since="2026-11-01", until="2026-11-29", kpi=loose)
+    assert "target 90.0 %" in out.markdown.read_text("utf-8")
+
+
 def test_correlation_with_satisfaction(db):
     res = {(c.predictor, c.outcome): c for c in correlations(connect_analyst(db), NOV)}
     auto = res[("auto_score", "csat")]
@@ -294,7 +322,7 @@ def test_screenshots(db, tmp_path):
                 "--hide-scrollbars",
                 f"--user-data-dir={tmp_path / 'profile'}",
                 f"--screenshot={png}",
-                "--window-size=1200,3000",
+                "--window-size=1200,8000",  # the whole report, not its first screen
                 s.html.resolve().as_uri(),
             ],
             capture_output=True,

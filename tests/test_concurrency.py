@@ -3,8 +3,10 @@
 Fast tests: `store.open_db` waits out a lock held by another process and gives up after its timeout
 with the file named, raises other errors at once, serialises writers in one process; the analyst
 sandbox waits the same way and keeps its protections; a second batch is refused; the batch does not
-hold the file while a call is processed. The slow test runs a real `callqa run` on 20 calls while a
-client reads, lists and reviews every 0.5 s (the scenario of bench/concurrent_batch.py).
+hold the file while a call is processed; the bench's web client tells an answered page from a lock
+the server waited out in vain. The slow test runs a real `callqa run` on 20 calls while two clients
+work every 0.5 s (the `both` scenario of bench/concurrent_batch.py): one reads, lists and reviews
+through the CLI, the other uses a real `callqa serve` (queue, call page, review posts).
 """
 
 from __future__ import annotations
@@ -250,9 +252,67 @@ def _bench():
     return mod
 
 
+def test_the_bench_web_client_reviews_once_and_counts_a_held_lock_as_failed(tmp_path, monkeypatch):
+    # the bench's client and `callqa serve` against a small stored database, no batch: what the slow
+    # test relies on (login, CSRF, one review per criterion, the checks) and that a lock is not "answered"
+    import httpx
+
+    from qa_data import build_db_with_recordings
+
+    bench = _bench()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
+    db, results = build_db_with_recordings(tmp_path, max_s=3.0)
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text("{}\n")
+    env = {**bench.batch_env(tmp_path), "CALLQA_LOCK_TIMEOUT_S": "0.5"}
+    with store.open_db(db, read_only=True) as con:
+        # the queue's calls' criteria: what the client can review, each once
+        (reviewable,) = con.execute(
+            """SELECT count(*) FROM criterion_results r JOIN current_scores s
+               USING (call_id, scorecard_id, scorecard_version)
+               WHERE r.call_id IN (SELECT call_id FROM flagged_queue)"""
+        ).fetchone()
+    assert reviewable >= 2
+    sc = bench.Scenario()
+    stop = threading.Event()
+    with bench.serving(db, cfg, tmp_path, env) as (base, password, _):
+        client = threading.Thread(target=bench._web_client, args=(base, password, 0.1, stop, sc))
+        client.start()
+        # a review of each criterion of the queue's calls, then only reads
+        deadline = time.monotonic() + 90
+        while len(sc.web_reviews) < reviewable and time.monotonic() < deadline and client.is_alive():
+            time.sleep(0.1)
+        reads = sum(r.kind == "call" for r in sc.requests)
+        while sum(r.kind == "call" for r in sc.requests) < reads + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        client.join(timeout=60)
+        kinds = collections.Counter(r.kind for r in sc.requests)
+        assert all(r.ok for r in sc.requests), [r for r in sc.requests if not r.ok][:3]
+        assert kinds["login"] == 2 and kinds["post"] == reviewable and kinds["call"] >= reviewable + 2, kinds
+        with httpx.Client(base_url=base, timeout=30) as http:
+            assert all(r.ok for r in bench.log_in(http, password))
+            holder = _hold(db, 8.0)  # another process keeps the file past the server's 0.5 s wait
+            try:
+                busy, r = bench._http(http, "queue", "GET", "/queue")
+            finally:
+                holder.kill()
+                holder.wait()
+    assert r is not None and r.status_code == 503 and not busy.ok and busy.lock_error, (busy, r and r.text[:300])
+    expected = {c.source.path: c.source.call_id for c in results}
+    assert bench.problems(db, sc, expected, cfg, tmp_path, audit=False) == []  # the slow test runs the audit
+    stored = bench.stored_reviews(db)
+    assert sorted((c, k, t) for _, c, k, _, t in stored) == sorted(sc.web_reviews)
+    assert len({(c, k) for c, k, _ in sc.web_reviews}) == len(sc.web_reviews)  # never the same criterion twice
+    # and the checks do catch a review answered ok but never stored
+    sc.reviews_sent.append("web probe 999")
+    assert any("not stored once" in p for p in bench.problems(db, sc, expected, cfg, tmp_path, audit=False))
+
+
 @pytest.mark.slow
-def test_reading_listing_and_reviewing_while_a_real_batch_writes(tmp_path, asr_model_settings, whisper_asr):
-    # whisper_asr: the session's model cache is assembled before the batch subprocess starts
+def test_cli_and_web_clients_work_while_a_real_batch_writes(tmp_path, asr_model_settings, whisper_asr):
+    # whisper_asr: the session's model cache is assembled before the batch subprocess starts. One batch
+    # serves both clients (the CLI one and the web one), so the acceptance costs one batch run.
     bench = _bench()
     calls, db = tmp_path / "calls", tmp_path / "qa.duckdb"
     expected = bench.make_calls(calls, 20)
@@ -260,15 +320,18 @@ def test_reading_listing_and_reviewing_while_a_real_batch_writes(tmp_path, asr_m
     cfg = tmp_path / "settings.yaml"
     cfg.write_text(yaml.safe_dump({"models": {"cache_dir": str(asr_model_settings.cache_dir)}}))
 
-    sc = bench.run_scenario(calls, db, cfg, tmp_path, interval=0.5)
+    sc = bench.run_scenario(calls, db, cfg, tmp_path, interval=0.5, mode="both")
     assert sc.batch_rc == 0, sc.batch_log[-3000:]
     print("\n".join(bench.report(sc)))
 
-    # every request answered, none with a lock error
-    failed = [r for r in sc.requests if not r.ok]
-    assert not failed, failed[:3]
+    # every request answered (web: 2xx/3xx with no lock message), none with a lock error
+    failed = [(r.kind, round(r.latency_s, 1), r.error[-300:]) for r in sc.requests if not r.ok]
+    assert not failed, failed[:5]
+    assert not any(r.lock_error for r in sc.requests)
     kinds = collections.Counter(r.kind for r in sc.requests)
     assert kinds["sql"] >= 5 and kinds["flagged"] >= 5 and kinds["review"] >= 3, kinds
+    assert kinds["login"] == 2 and kinds["queue"] >= 5 and kinds["call"] >= 3 and kinds["post"] >= 3, kinds
+    assert "Traceback" not in sc.server_log, sc.server_log[-3000:]
 
     final = bench.final_counts(db)
     # every call stored once, whole
@@ -279,9 +342,9 @@ def test_reading_listing_and_reviewing_while_a_real_batch_writes(tmp_path, asr_m
         assert con.execute("SELECT count(*), count(DISTINCT call_id) FROM calls").fetchone() == (20, 20)
         assert con.execute("SELECT count(*) FROM failures").fetchone() == (0,)
         assert con.execute("SELECT status, n_processed FROM runs").fetchall() == [("completed", 20)]
-        reviews = con.execute("SELECT seq, comment FROM reviews ORDER BY seq").fetchall()
     finally:
         con.close()
+    reviews = bench.stored_reviews(db)
 
     # counts only grow, and no read ever saw part of a call: each call's rows as they are at the end
     seen: set[str] = set()
@@ -296,14 +359,13 @@ def test_reading_listing_and_reviewing_while_a_real_batch_writes(tmp_path, asr_m
             assert got == {k: final[r["call_id"]][k] for k in bench.COUNT_COLUMNS}, ("half a call", r)
     assert growth[0] < 20 and max(growth) >= 2, f"the client never read while the batch wrote: {growth}"
 
-    # every review stored exactly once, chained without a gap, and the audit chain (head file) intact
-    assert collections.Counter(c for _, c in reviews) == collections.Counter(sc.reviews_sent)
+    # every review stored exactly once (the CLI's and the web's, in one chain without a gap), each web
+    # review on the call and criterion it was posted for, by the logged-in reviewer
+    assert collections.Counter(t for *_, t in reviews) == collections.Counter(sc.reviews_sent)
     assert all(n == 1 for n in collections.Counter(sc.reviews_sent).values())
-    assert [s for s, _ in reviews] == list(range(1, len(reviews) + 1))
-    audit = subprocess.run(
-        [*bench.callqa_cmd(), "audit", "--db", str(db), "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        env=bench.batch_env(tmp_path),
-    )
-    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert [s for s, *_ in reviews] == list(range(1, len(reviews) + 1))
+    by_tag = {t: (c, k, who) for _, c, k, who, t in reviews}
+    assert all(by_tag[t] == (c, k, bench.WEB_USER) for c, k, t in sc.web_reviews)
+    assert len({(c, k) for c, k, _ in sc.web_reviews}) == len(sc.web_reviews)
+    # the whole check, as the bench prints it (the audit chain and its head file intact included)
+    assert bench.problems(db, sc, expected, cfg, tmp_path) == []

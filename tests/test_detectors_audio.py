@@ -274,6 +274,20 @@ def _utt(seq, role, start, end, n_words, ch):
     return Utterance(seq, f"ch{ch}", start, end, " ".join(x.text for x in words), words, ch, role)
 
 
+def test_an_interruption_cut_in_two_where_the_other_party_stopped_is_found():
+    # zh_call16 through ASR: the customer's "等一下，我等不了那么久" over the agent's last second came out as
+    # "一下我" (2 words, 0.9 s) and "等不了那么久", cut where the agent stopped
+    agent = _utt(0, "agent", 34.0, 43.7, 20, 0)
+    head = _utt(1, "customer", 42.7, 43.6, 2, 1)
+    rest = _utt(2, "customer", 43.6, 45.0, 4, 1)
+    events, metrics = detect_interruptions("c", [agent, head, rest], None, PaceSettings())
+    assert [(e.role, e.start, e.data["interrupted_role"]) for e in events] == [("customer", 42.7, "agent")]
+    assert "w0 w1 w0 w1 w2 w3" in events[0].evidence and metrics["interruptions_customer"] == 1
+    # the same head with a pause before the customer goes on is a backchannel
+    later = _utt(2, "customer", 44.5, 46.0, 4, 1)
+    assert detect_interruptions("c", [agent, head, later], None, PaceSettings())[0] == []
+
+
 def test_monologue_joins_agent_turns_across_short_pauses_and_backchannels():
     utts = [
         _utt(0, "agent", 0.0, 12.0, 36, 0),

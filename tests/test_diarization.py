@@ -286,3 +286,26 @@ def test_callqa_models_says_which_diarizer_is_in_use():
     (st,) = [s for s in describe_models(load_settings().models) if s.role == "diarization"]
     assert st.available and st.name in ("offline-ge2e", "pyannote")
     assert "stereo: by channel" in st.detail
+
+
+def test_offline_turns_run_over_a_speakers_short_pauses_but_not_over_the_other_party():
+    from callqa.models.offline_diarizer import FrameAnalysis, OfflineDiarizer, OfflineParams
+
+    # 10 ms frames: S0 0-1 s, (0.5 s pause) S0 1.5-2.5 s, S1 2.8-3.8 s, S0 4.0-5.0 s, (1.5 s pause) S0 6.5-7.5 s
+    runs = [(0, 100, 0), (150, 250, 0), (280, 380, 1), (400, 500, 0), (650, 750, 0)]
+    frames = np.concatenate([np.arange(a, b) for a, b, _ in runs])
+    path = np.concatenate([np.full(b - a, who, np.int32) for a, b, who in runs])
+    sims = np.eye(2)[path]
+    fa = FrameAnalysis([(a / 100, b / 100) for a, b, _ in runs], frames, sims, path, 2, 10)
+    diarizer = OfflineDiarizer(None, lambda x: x, "test", OfflineParams(bridge_pause_s=1.0))  # type: ignore[arg-type]
+    turns = [
+        (round(s.start, 2), round(s.end, 2), lab) for s, _, lab in diarizer._annotation(fa).itertracks(yield_label=True)
+    ]
+    assert turns == [
+        (0.0, 2.5, "SPEAKER_00"),  # one turn across the 0.5 s pause
+        (2.8, 3.8, "SPEAKER_01"),
+        (4.0, 5.0, "SPEAKER_00"),  # the other party spoke in between: not joined with the first
+        (6.5, 7.5, "SPEAKER_00"),  # 1.5 s: a pause, not inside a turn
+    ]
+    unbridged = OfflineDiarizer(None, lambda x: x, "test", OfflineParams(bridge_pause_s=0.0))  # type: ignore[arg-type]
+    assert len(unbridged._annotation(fa)) == 5

@@ -1,4 +1,5 @@
-"""Migration 0011 redefines agent_daily_kpis and hold_stats for speed: same columns, same rows as 0007."""
+"""Migrations 0011 and 0012 redefine agent_daily_kpis, hold_stats and call_summary for speed (0012: over the
+call_facts table): same columns, same rows as the definitions of 0007."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from callqa import rowgen
 from callqa.pipeline import store
 
-VIEWS = ("agent_daily_kpis", "hold_stats")
+VIEWS = ("agent_daily_kpis", "hold_stats", "call_summary")
 
 
 def _old_definition(view: str) -> str:
@@ -29,6 +30,16 @@ def con(tmp_path_factory):
     c.execute("UPDATE calls SET scorable_status = 'partial' WHERE call_id LIKE '000000_2%'")
     c.execute("UPDATE calls SET agent_id = NULL, started_at = NULL WHERE call_id LIKE '000000_3%'")
     c.execute("DELETE FROM call_metrics WHERE call_id LIKE '000000_4%'")
+    # hold spans and announcements that only the events say something about (rowgen draws none)
+    c.execute("""INSERT INTO events (event_id, call_id, type, start_s, end_s, evidence, detector_version, data)
+                 SELECT substr(sha256(call_id || t), 1, 16), call_id, t, 30, 30 + hash(call_id) % 90, 'bench', 't',
+                        '{"announced": ' || (hash(call_id, 'a') % 2 = 0) || ', "thanked": true}'
+                 FROM calls, (VALUES ('hold'), ('hold_announced'), ('hold_thanked'), ('hold_unannounced')) v(t)
+                 WHERE hash(call_id, t) % 3 = 0""")
+    c.execute("DELETE FROM call_metrics WHERE name = 'hold_total_s' AND call_id LIKE '0000015%'")
+    c.execute("DELETE FROM utterances WHERE call_id LIKE '000000_6%'")
+    # edited outside the writer: the calls' call_facts rows are recomputed, as store.refresh_call_facts says
+    store.refresh_call_facts(c, [r[0] for r in c.execute("SELECT call_id FROM calls").fetchall()])
     for v in VIEWS:
         c.execute(_old_definition(v))
     yield c
@@ -56,3 +67,5 @@ def test_partial_unscorable_and_metricless_calls_are_covered(con):
     assert con.execute("SELECT count(*) FROM hold_stats WHERE call_id LIKE '000000_4%'").fetchone()[0] > 0
     assert con.execute("SELECT count(*) FROM hold_stats WHERE call_id LIKE '000000_1%'").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM agent_daily_kpis WHERE agent_id = '(unknown)'").fetchone()[0] > 0
+    assert con.execute("SELECT count(*) FROM hold_stats WHERE holds_announced > 0").fetchone()[0] > 10
+    assert con.execute("SELECT count(*) FROM call_summary WHERE n_utterances = 0").fetchone()[0] > 0

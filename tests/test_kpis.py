@@ -142,10 +142,31 @@ def test_effort_per_call_and_centre(con):
         "transfers": 1,
         "long_holds": 1,
         "dead_air_s": 65.0,
+        "customer_repeats": 0,
     }
     # a higher long-hold threshold drops c1's hold from its score
     [row] = read_kpi(con, "effort", OCT1, OCT31, grain="centre", period="month", settings=KpiSettings(long_hold_s=91))
     assert row.values["long_holds"] == 0 and row.values["avg_effort_score"] == pytest.approx(6 / 5)
+
+
+def test_customer_repeats_add_to_effort_at_most_two(con):
+    # c3: one restatement (score 0 -> 1); c6: three (counted 3, scored 2: migration 0013)
+    for i, cid in enumerate(["c3", "c6", "c6", "c6"]):
+        con.execute(
+            "INSERT INTO events (event_id, call_id, type, start_s, end_s, evidence, detector_version, role) "
+            "VALUES (?, ?, 'customer_repeat', ?, ?, 'again', 'restate/1', 'customer')",
+            [f"r{i}", cid, 10.0 * i, 10.0 * i + 2],
+        )
+    per_call = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT call_id, customer_repeats, effort_score FROM kpi_call_effort(DATE '2026-10-01', DATE '2026-10-31')"
+        ).fetchall()
+    }
+    assert per_call["c3"] == (1, 1) and per_call["c6"] == (3, 2) and per_call["c1"] == (0, 3)
+    [row] = read_kpi(con, "effort", OCT1, OCT31, grain="centre", period="month")
+    assert row.values["customer_repeats"] == 4 and row.values["avg_effort_score"] == pytest.approx((7 + 1 + 2) / 5)
+    assert row.values["high_effort_calls"] == 2
 
 
 def test_times_against_queue_targets(con):

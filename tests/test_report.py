@@ -17,6 +17,7 @@ import pytest
 
 import qa_data
 from callqa.flows.artifacts import run_markdown
+from callqa.workspace import kpis
 from callqa.workspace.report import ReportError, build_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,7 +71,9 @@ def test_report_never_writes_the_database(site):
 def test_dashboard_has_every_plot_and_the_queue(site):
     html = (site["root"] / "site" / "index.html").read_text(encoding="utf-8")
     figs = figures(html)
-    assert set(figs) == {"fig-scores", "fig-grades", "fig-reasons", "fig-criteria", "fig-holds", "fig-trend"}
+    # no call has a survey answer: every KPI panel but satisfaction
+    panels = {f"fig-kpi-{p.key}" for p in kpis.PANELS if p.kpi != "satisfaction"}
+    assert set(figs) == {"fig-scores", "fig-grades", "fig-reasons", "fig-criteria", "fig-holds", "fig-trend"} | panels
     grades = figs["fig-grades"]["data"][0]
     assert dict(zip(grades["x"], grades["y"])) == {"excellent": 2, "poor": 2}
     reasons = figs["fig-reasons"]["data"][0]
@@ -182,7 +185,7 @@ def test_run_markdown_lists_counts_flagged_calls_and_report():
 # screenshots
 
 
-def screenshot(url: str, png: Path, profile: Path) -> Path:
+def screenshot(url: str, png: Path, profile: Path, height: int = 1000) -> Path:
     cmd = [
         str(CHROMIUM),
         "--headless",
@@ -196,7 +199,7 @@ def screenshot(url: str, png: Path, profile: Path) -> Path:
         "--hide-scrollbars",
         f"--user-data-dir={profile}",
         f"--screenshot={png}",
-        "--window-size=1400,1000",
+        f"--window-size=1400,{height}",
         "--virtual-time-budget=8000",
         url,
     ]
@@ -229,9 +232,11 @@ def test_screenshots_render_the_dashboard_and_call_pages(site, tmp_path):
         "call_mono": (out / "calls" / f"{site['calls']['mono_plain.wav'].source.call_id}.html", ["#64748b"]),
     }
     for name, (html, colours) in pages.items():
-        png = screenshot(html.resolve().as_uri(), shots / f"{name}.png", tmp_path / f"profile-{name}")
+        # the dashboard opens with the KPI panels (two rows of ~370 px): its charts come below them
+        height = 2400 if name == "dashboard" else 1000
+        png = screenshot(html.resolve().as_uri(), shots / f"{name}.png", tmp_path / f"profile-{name}", height)
         img = np.asarray(Image.open(png).convert("RGB"))
-        assert img.shape == (1000, 1400, 3), (name, img.shape)
+        assert img.shape == (height, 1400, 3), (name, img.shape)
         assert img.std() > 20, f"{name}: the screenshot is (nearly) blank"
         for c in colours:  # these colours only exist in the plots: plotly.js ran and drew them
             assert colour_pixels(img, c) > 300, f"{name}: no {c} pixels, the plots did not render"

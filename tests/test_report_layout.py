@@ -61,3 +61,36 @@ def test_dashboard_cards_clip_and_resize_their_charts(dashboard):
     assert "ResizeObserver" in dashboard
     axis = _figure(dashboard, "fig-trend")["layout"]["xaxis"]
     assert axis["dtick"] == 86_400_000 and axis["tickformat"] == "%Y-%m-%d"
+
+
+def test_flag_reasons_are_counted_per_rule_not_per_call():
+    """ "long hold: hold_max_s = 125" and "... = 170" are one bar; an escalation without the customer's words."""
+    import duckdb
+
+    from callqa.workspace.report.figures import reason_bars
+    from callqa.workspace.report.queries import Period, flag_reasons
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE flagged_reasons (call_id VARCHAR, label VARCHAR, day DATE, scorecard_id VARCHAR)")
+    labels = [
+        ("c1", "long hold: hold_max_s = 125"),
+        ("c2", "long hold: hold_max_s = 170"),
+        ("c1", 'customer asked to escalate: escalation_request by customer: customer at 145.7s: "get me a manager"'),
+        ("c3", "customer still negative at the end: customer_emotion_end = -0.314"),
+        ("c3", "grade poor below fair"),
+        ("c4", "auto-fail: polite_language"),
+    ]
+    con.executemany("INSERT INTO flagged_reasons VALUES (?, ?, DATE '2026-11-20', 'card')", labels)
+    got = {r["reason"]: r["n"] for r in flag_reasons(con, Period(), None)}
+    assert got == {
+        "long hold: hold_max_s": 2,
+        "customer asked to escalate: escalation_request by customer": 1,
+        "customer still negative at the end: customer_emotion_end": 1,
+        "grade poor below fair": 1,
+        "auto-fail: polite_language": 1,
+    }
+    fig = _figure(reason_bars(flag_reasons(con, Period(), None)), "fig-reasons")["data"][0]
+    assert (
+        max(len(y) for y in fig["y"]) <= 42
+        and "customer asked to escalate: escalation_request by customer" in (fig["hovertext"])
+    )

@@ -78,6 +78,28 @@ def test_phrase_index_matches_homophones_but_not_near_misses():
     assert idx.match(canonical_tokens("我想投资理财"), 80, pinyin_threshold=92) == {}
 
 
+def test_numerals_keep_their_sound_for_pinyin_matching():
+    # canonical writes 后四位 as 后4位; Whisper heard zh_call01's 手机号后四位 as 手機號後思維 (si wei)
+    assert (
+        pinyin_tokens(canonical_tokens("后四位")) == pinyin_tokens(canonical_tokens("后思维")) == ["hou", "si", "wei"]
+    )
+    assert pinyin_tokens(["3721", "ok"]) == ["san qi er yi", "ok"]
+    idx = PhraseIndex.build({"identity_verification": ["手机号后四位"]})
+    m = idx.match(canonical_tokens("麻煩您報一下機主的姓名和手機號後思維"), 80, pinyin_threshold=92)
+    assert m["identity_verification"].method == "pinyin" and m["identity_verification"].matched == "手机号后思维"
+    # the sound of one digit is not enough: 手机是四五六 is neither the phrase's characters nor its sounds
+    assert idx.match(canonical_tokens("我的手机是四五六"), 80, pinyin_threshold=92) == {}
+
+
+def test_pinyin_matching_survives_syllables_split_elsewhere():
+    # 满意吗 (man yi ma) heard as 嘛你嘛 (ma ni ma): the same sounds, another syllable boundary
+    idx = PhraseIndex.build({"satisfaction_check": ["您对我的服务满意吗"]})
+    m = idx.match(canonical_tokens("请问您对我的服务嘛你嘛"), 80, pinyin_threshold=96)
+    assert m["satisfaction_check"].method == "pinyin" and m["satisfaction_check"].score >= 96
+    # other sounds after the same characters are still no match
+    assert idx.match(canonical_tokens("请问您对我的服务马虎吗"), 80, pinyin_threshold=96) == {}
+
+
 def test_phrase_index_best_per_group_and_group_filter():
     idx = PhraseIndex.build({"a": ["please hold", "please hold the line"], "b": ["thank you for waiting"]})
     toks = canonical_tokens("Please hold the line, thank you for waiting")

@@ -86,14 +86,25 @@ def append(
 
 
 def note_problems(con: duckdb.DuckDBPyConnection, key_file: Path | str | None = None) -> list[str]:
-    """Notes that do not match the HMAC their chain entry recorded (edited), or that have no entry."""
+    """Notes that do not match the HMAC their chain entry recorded (edited), that have no entry, or that an
+    entry recorded but are gone while their call is still stored (deleted outside `callqa forget`)."""
     key = load_key(key_file)
     rows = con.execute(
         "SELECT n.seq, n.note, a.detail FROM audit_notes n LEFT JOIN audit_log a ON a.seq = n.seq ORDER BY n.seq"
     ).fetchall()
     if rows and key is None:
         return [f"{len(rows)} notes cannot be checked: no audit key (looked for {key_file or 'the default key'})"]
-    out = []
+    # erasure removes a call's notes together with the call, so a missing note of a stored call was deleted
+    out = [
+        f"note #{seq} of {kind} entry #{seq} (call {str(call_id)[:12]}) was deleted after it was written"
+        for seq, kind, call_id in con.execute(
+            """SELECT a.seq, a.kind, a.call_ids[1] FROM audit_log a
+               WHERE json_extract_string(a.detail, '$.note_mac') IS NOT NULL
+                 AND a.seq NOT IN (SELECT seq FROM audit_notes)
+                 AND a.call_ids[1] IN (SELECT call_id FROM calls)
+               ORDER BY a.seq"""
+        ).fetchall()
+    ]
     for seq, note, detail in rows:
         if detail is None:
             out.append(f"note #{seq} belongs to no chain entry (added outside callqa)")

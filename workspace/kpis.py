@@ -108,6 +108,15 @@ def _fill(rows: list[KpiRow], kpi: str, starts: list[date]) -> list[KpiRow]:
     return sorted(filled, key=lambda r: (r.period_start, r.group_key))
 
 
+def period_end(start: date, period: Period) -> date:
+    """The last day of the period that starts on `start`."""
+    if period == "day":
+        return start
+    if period == "week":
+        return start + timedelta(days=6)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
 def period_starts(since: date, until: date, period: Period) -> list[date]:
     """The first day of every period that overlaps [since, until] (weeks start on Monday)."""
     if period == "day":
@@ -125,4 +134,190 @@ def period_starts(since: date, until: date, period: Period) -> list[date]:
             d += timedelta(days=7)
         else:
             d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+# --------------------------------------------------------------------------- dashboard panels
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """One dashboard KPI panel: the centre-wide value `column` of macro `kpi` per period.
+
+    `key` names the KPI as the audit report does (its labels and targets: callqa.workspace.audit);
+    `details` are further columns of the same macro shown under the value (funnel stages, components).
+    """
+
+    key: str
+    kpi: str
+    column: str
+    unit: str  # "rate" | "seconds" | "score"
+    higher_is_better: bool
+    details: tuple[str, ...] = ()
+
+
+PANELS: tuple[PanelSpec, ...] = (
+    PanelSpec(
+        "complaint_rate",
+        "complaints",
+        "complaint_rate",
+        "rate",
+        False,
+        ("complaint_calls", "escalation_request_calls"),
+    ),
+    PanelSpec(
+        "fcr_rate",
+        "repeat_contacts",
+        "fcr_rate",
+        "rate",
+        True,
+        ("repeat_rate", "repeat_contacts", "calls_with_customer", "calls_without_customer"),
+    ),
+    PanelSpec(
+        "escalation_rate",
+        "escalations",
+        "escalation_rate",
+        "rate",
+        False,
+        ("escalation_requested", "transferred", "escalated", "calls_with_tier", "tier_2_or_above", "tier_3"),
+    ),
+    PanelSpec(
+        "avg_effort",
+        "effort",
+        "avg_effort_score",
+        "score",
+        False,
+        ("high_effort_calls", "repeat_mentions", "customer_repeats", "transfers", "long_holds", "dead_air_s"),
+    ),
+    PanelSpec("avg_handle_s", "times", "avg_handle_s", "seconds", False, ("over_handle_target", "handle_vs_target")),
+    PanelSpec("avg_hold_s", "times", "avg_hold_s", "seconds", False, ("over_hold_target", "hold_vs_target")),
+    PanelSpec("avg_dead_air_s", "times", "avg_dead_air_s", "seconds", False, ("over_dead_air_target",)),
+    PanelSpec("avg_csat", "satisfaction", "avg_csat", "score", True, ("csat_responses", "nps", "nps_responses")),
+)
+
+
+@dataclass(frozen=True)
+class PanelPoint:
+    """One period of a panel: its calls, the KPI's value (None: no data) and the detail columns."""
+
+    period_start: date
+    calls: int
+    value: float | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KpiPanel:
+    """A KPI over the periods of a range, and the last period against the one before it.
+
+    `current` is the period holding the range's last day, `previous` the one before (None when the range
+    has one period); a value of None is "no data" (no calls, or none that can be judged: no customer ids,
+    no survey answers). `change` is relative ((current - previous) / |previous|; None when either is
+    missing or previous is 0), `delta` the plain difference; `improved` says whether the change went the
+    good way (None: no change or nothing to compare). `target` is the centre-wide target
+    (`kpi.rate_targets`, `kpi.targets.default` for times), `on_target` the current value against it.
+    """
+
+    spec: PanelSpec
+    period: Period
+    points: list[PanelPoint]
+    target: float | None
+    since: date
+    until: date
+
+    @property
+    def current_days(self) -> tuple[int, int]:
+        """(days of the current period inside the range, days of the period): a month in progress is partial."""
+        start = self.current.period_start
+        end = period_end(start, self.period)
+        inside = (min(end, self.until) - max(start, self.since)).days + 1
+        return inside, (end - start).days + 1
+
+    @property
+    def current(self) -> PanelPoint:
+        return self.points[-1]
+
+    @property
+    def previous(self) -> PanelPoint | None:
+        return self.points[-2] if len(self.points) > 1 else None
+
+    @property
+    def delta(self) -> float | None:
+        p = self.previous
+        if p is None or p.value is None or self.current.value is None:
+            return None
+        return float(self.current.value) - float(p.value)
+
+    @property
+    def change(self) -> float | None:
+        p, d = self.previous, self.delta
+        if d is None or p is None or not p.value:
+            return None
+        return d / abs(float(p.value))
+
+    @property
+    def improved(self) -> bool | None:
+        d = self.delta
+        if d is None or abs(d) < 1e-12:
+            return None
+        return (d > 0) == self.spec.higher_is_better
+
+    @property
+    def on_target(self) -> bool | None:
+        v = self.current.value
+        if v is None or self.target is None:
+            return None
+        return v >= self.target if self.spec.higher_is_better else v <= self.target
+
+
+def panel_targets(settings: KpiSettings) -> dict[str, float]:
+    """The centre-wide target of every panel (as the audit report's findings use them)."""
+    d = settings.targets["default"]
+    return {
+        **settings.rate_targets.model_dump(),
+        "avg_handle_s": d.handle_s,
+        "avg_hold_s": d.hold_s,
+        "avg_dead_air_s": d.dead_air_s,
+    }
+
+
+def read_panels(
+    con: duckdb.DuckDBPyConnection,
+    since: date,
+    until: date,
+    *,
+    period: Period = "week",
+    settings: KpiSettings | None = None,
+    with_satisfaction: bool | None = None,
+) -> list[KpiPanel]:
+    """The dashboard's KPI panels over [since, until] per `period`, centre-wide, through `read_kpi`.
+
+    Each macro runs once (the three time panels share one `kpi_times` read). The satisfaction panel is
+    left out when no call of the range has a survey answer (`with_satisfaction=None`), or as forced.
+    """
+    s = settings or KpiSettings()
+    tg = panel_targets(s)
+    starts = period_starts(since, until, period)
+    by_kpi: dict[str, dict[date, KpiRow]] = {}
+    for kpi in dict.fromkeys(p.kpi for p in PANELS):
+        rows = read_kpi(con, kpi, since, until, grain="centre", period=period, settings=s, fill_empty=False)
+        by_kpi[kpi] = {r.period_start: r for r in rows}
+    if with_satisfaction is None:
+        sat = by_kpi["satisfaction"].values()
+        with_satisfaction = any((r.values.get("csat_responses") or 0) > 0 for r in sat)
+    out = []
+    for spec in PANELS:
+        if spec.kpi == "satisfaction" and not with_satisfaction:
+            continue
+        points = []
+        for p in starts:
+            r = by_kpi[spec.kpi].get(p)
+            if r is None:
+                points.append(PanelPoint(p, 0, None, {}))
+            else:
+                v = r.values.get(spec.column)
+                points.append(
+                    PanelPoint(p, r.calls, None if v is None else float(v), {d: r.values.get(d) for d in spec.details})
+                )
+        out.append(KpiPanel(spec, period, points, tg.get(spec.key), since, until))
     return out

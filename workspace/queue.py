@@ -47,6 +47,8 @@ class QueueFilter:
     grades: tuple[str, ...] = ()
     scorecard: str | None = None
     unreviewed: bool = False  # only calls no human has given a verdict on yet
+    reviewed: bool | None = None  # True: only calls a human has given a verdict on; False: as `unreviewed`
+    assigned_to: str | None = None  # only calls now assigned to this reviewer (current_assignments)
     sort: str = "worst"
     limit: int | None = 50
     offset: int = 0
@@ -59,9 +61,18 @@ class QueueFilter:
             raise StoreError(None, f"unknown grade {bad[0]!r}; grades are {', '.join(GRADES)}")
         if self.since and self.until and self.since > self.until:
             raise StoreError(None, f"--since {self.since} is after --until {self.until}")
+        if self.unreviewed and self.reviewed:
+            raise StoreError(None, "choose reviewed or unreviewed calls, not both")
         if self.limit is not None and self.limit < 0 or self.offset < 0:
             raise StoreError(None, "limit and offset must not be negative")
         return self
+
+
+def _in(values: tuple[str, ...] | list[str]) -> str:
+    """`IN (?, ?, ...)`, one bound parameter per value: a list of constants is a filter DuckDB applies in the
+    table scan, where `IN (SELECT unnest(?))` is a join run after the calls and scores are joined (a queue page
+    for one agent at 1 M calls: 150 ms CPU against 88, its count 99 against 56)."""
+    return "IN (" + ", ".join("?" * len(values)) + ")"
 
 
 def _call_filters(f: QueueFilter) -> tuple[list[str], list]:
@@ -75,11 +86,11 @@ def _call_filters(f: QueueFilter) -> tuple[list[str], list]:
         where.append("day <= ?")
         params.append(f.until)
     if f.agents:
-        where.append("agent_id IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(list(f.agents))
+        where.append(f"agent_id {_in(f.agents)}")
+        params.extend(f.agents)
     if f.queues:
-        where.append("queue IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(list(f.queues))
+        where.append(f"queue {_in(f.queues)}")
+        params.extend(f.queues)
     return where, params
 
 
@@ -87,18 +98,24 @@ def queue_sql(f: QueueFilter, columns: str = QUEUE_COLUMNS) -> tuple[str, list]:
     f.validate()
     where, params = _call_filters(f)
     if f.grades:
-        where.append("grade IN (SELECT unnest(?::VARCHAR[]))")
-        params.append([g.lower() for g in f.grades])
+        where.append(f"grade {_in(f.grades)}")
+        params.extend(g.lower() for g in f.grades)
     if f.scorecard:
         where.append("scorecard_id = ?")
         params.append(f.scorecard)
-    if f.unreviewed:
+    if f.unreviewed or f.reviewed is False:
         where.append("NOT reviewed")
+    elif f.reviewed:
+        where.append("reviewed")
+    if f.assigned_to is not None:
+        where.append("call_id IN (SELECT call_id FROM current_assignments WHERE reviewer = ?)")
+        params.append(f.assigned_to)
     for r in f.reasons:
         # any flag reason containing the text; ' | ' cannot occur inside a reason
         where.append("contains(lower(array_to_string(flag_reasons, ' | ')), ?)")
         params.append(r.lower())
-    sql = f"SELECT {columns} FROM flagged_queue"
+    # flagged_calls: flagged_queue's rows without its ORDER BY (migration 0012), as this query sorts for itself
+    sql = f"SELECT {columns} FROM flagged_calls"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {SORTS[f.sort]}, call_id"
@@ -110,7 +127,18 @@ def queue_sql(f: QueueFilter, columns: str = QUEUE_COLUMNS) -> tuple[str, list]:
 
 
 def _unfiltered(f: QueueFilter) -> bool:
-    return not (f.since or f.until or f.agents or f.queues or f.reasons or f.grades or f.scorecard or f.unreviewed)
+    return not (
+        f.since
+        or f.until
+        or f.agents
+        or f.queues
+        or f.reasons
+        or f.grades
+        or f.scorecard
+        or f.unreviewed
+        or f.reviewed is not None
+        or f.assigned_to is not None
+    )
 
 
 def flagged_page(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()) -> QueryResult:

@@ -22,6 +22,7 @@ EVENT_DESCRIPTIONS: dict[str, str] = {
     "complaint": "customer complaint marker",
     "transfer": "agent transfers the call to another team or tier (an escalation-funnel and effort cue)",
     "repeat_contact_mention": "customer says they have called before about this (an effort cue)",
+    "customer_repeat": "customer restates what they said in an earlier turn (an effort cue; data: earlier, score)",
     # hold
     "hold_announced": "agent asks the customer to hold",
     "hold": "hold span measured from the audio (data: announced, thanked, kind)",

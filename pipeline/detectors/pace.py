@@ -21,6 +21,7 @@ from callqa.pipeline.types import HOP_S, Event, LineScan, Utterance, new_event_i
 
 DETECTOR_VERSION = "pace/1"
 _BRIDGE_S = 0.2
+_CONTINUE_S = 0.3  # a turn's next words this soon after it are the same turn cut in two, not a new one
 
 
 def _is_zh(language: str | None) -> bool:
@@ -111,6 +112,22 @@ def _both_active_s(scan: LineScan | None, ch_a: int | None, ch_b: int | None, t0
     return float(both_active(scan.active, ch_a, ch_b, a, b, _BRIDGE_S).sum()) * HOP_S
 
 
+def _continuation(turns: list[Utterance], k: int) -> Utterance | None:
+    """The same speaker's next turn when it follows turns[k] without a pause, else None.
+
+    Turns are cut where the other party's reply ends, so an interruption that starts before the
+    interrupted party stops comes out as a short head and the rest: zh_call16's "等一下，我等不了那么久"
+    over the agent's last second became "一下我" (2 words, 0.9 s: a backchannel by size) and
+    "等不了那么久" (starting after the agent had stopped), and the interruption was missed."""
+    x = turns[k]
+    for y in turns[k + 1 :]:
+        if y.start - x.end > _CONTINUE_S:
+            return None
+        if y.speaker == x.speaker:
+            return y
+    return None
+
+
 def detect_interruptions(
     call_id: str,
     utterances: list[Utterance],
@@ -121,8 +138,9 @@ def detect_interruptions(
     turns = sorted((u for u in utterances if u.words), key=lambda u: u.start)
     events: list[Event] = []
     counts = {"agent": 0, "customer": 0}
-    for x in turns:
-        if is_backchannel(x, settings):
+    for k, x in enumerate(turns):
+        nxt = _continuation(turns, k)
+        if is_backchannel(x, settings) and nxt is None:
             continue
         xs = x.words[0].start
         for y in turns:
@@ -140,7 +158,7 @@ def detect_interruptions(
             if overlap < settings.interruption_min_overlap_s:
                 continue
             cut = [w.text for w in y.words if w.start < xs]
-            said = [w.text for w in x.words]
+            said = [w.text for w in x.words] + ([w.text for w in nxt.words] if nxt is not None else [])
             evidence = (
                 f'{x.role} started "{quote(said, 10)}" at {xs:.1f} s while {y.role} was saying '
                 f'"{quote(cut, 10, head=False)}" ({overlap:.1f} s of overlap)'

@@ -45,6 +45,7 @@ from callqa.config.phrases import PHRASE_LISTS, SUPPORTED_LANGUAGES, PhraseBook,
 from callqa.config.settings import DetectSettings, Settings, TextSettings
 from callqa.pipeline.detectors import EVENT_TYPES
 from callqa.pipeline.detectors.conduct import CONDUCT_DETECTORS, HOLD_CUE_DETECTORS
+from callqa.pipeline.detectors.restate import detect_customer_repeats
 from callqa.pipeline.detectors.scripts import (
     SCRIPT_DETECTORS,
     TextDetector,
@@ -464,5 +465,7 @@ def detect_text_events(
                 event_id=new_event_id(call_id, typ, start, end, u.utt.speaker),
             )
         )
+    # the customer repeating themselves: sentence pairs, not phrase lists (callqa.pipeline.detectors.restate)
+    events += detect_customer_repeats(call_id, [u.utt for u in utts], ts.customer_repeat)
     events.sort(key=lambda e: (e.start, e.type))
     return events

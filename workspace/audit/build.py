@@ -46,7 +46,15 @@ def _md(v: Any) -> str:
     return html.escape(str(v)).replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
-def _env(autoescape: bool) -> jinja2.Environment:
+def _num(v: float | None, nd: int = 1) -> str:
+    """A rounded number; "-0.000" (a tiny negative rounded) reads as 0.000."""
+    if v is None:
+        return "–"
+    text = f"{v:.{nd}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _env(autoescape: bool, lang: str = "en") -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=autoescape,
@@ -56,9 +64,10 @@ def _env(autoescape: bool) -> jinja2.Environment:
     )
     env.filters["md"] = _md
     env.filters["val"] = lambda v, unit: findings.fmt_value(unit, v)
-    env.filters["chg"] = findings.fmt_change
+    pts = labels(lang)["pts"]
+    env.filters["chg"] = lambda c, unit="rate": findings.fmt_change(c, unit, pts)
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f} %"
-    env.filters["num"] = lambda v, nd=1: "–" if v is None else f"{v:.{nd}f}"
+    env.filters["num"] = _num
     env.filters["link"] = lambda cid, tpl: tpl.format(call_id=cid)
     return env
 
@@ -85,7 +94,16 @@ def collect(
         "teams": data.group_table(con, span, "team", kpi),
         "agents": data.group_table(con, span, "agent", kpi),
         "criteria": criteria,
-        "concentrations": [asdict(c) for c in stats.concentrations(con, span)],
+        "concentrations": [
+            asdict(c)
+            for c in stats.concentrations(
+                con,
+                span,
+                min_failures=kpi.diagnosis.min_failures,
+                min_lift=kpi.diagnosis.min_lift,
+                alpha=kpi.diagnosis.alpha,
+            )
+        ],
         "correlations": [asdict(c) for c in stats.correlations(con, span, kpi.repeat_window_days)],
         "actions": findings.actions(found, criteria, lab),
         "samples": data.sample_calls(con, span),
@@ -135,8 +153,8 @@ def build_audit_report(
         "call_link": call_link,
         "targets": findings.targets(kpi),
     }
-    page = _env(True).get_template("audit.html.j2").render(**common, **ctx)
-    md = _env(False).get_template("audit.md.j2").render(**common, **ctx)
+    page = _env(True, lang).get_template("audit.html.j2").render(**common, **ctx)
+    md = _env(False, lang).get_template("audit.md.j2").render(**common, **ctx)
     folder = OutputFolder.open(out_dir, force)
     try:
         folder.write_bytes(out_dir / "audit.html", page.encode("utf-8"))

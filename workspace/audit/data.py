@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import duckdb
@@ -215,6 +215,13 @@ _TREND = {
 }
 
 
+def _days_inside(start: date, period: kpis.Period, span: Span) -> int:
+    """Days of the period starting at `start` that lie inside the span (a first or last week cut by it)."""
+    end = kpis.period_starts(start, start, period)[0]
+    nxt = kpis.period_starts(end, end + timedelta(days=31), period)[1] if period != "day" else end + timedelta(days=1)
+    return (min(nxt - timedelta(days=1), span.until) - max(start, span.since)).days + 1
+
+
 def trends(
     con: duckdb.DuckDBPyConnection, span: Span, settings: KpiSettings, period: kpis.Period = "week"
 ) -> list[dict[str, Any]]:
@@ -223,6 +230,9 @@ def trends(
     by_start: dict[date, dict[str, Any]] = {}
     for kpi, cols in _TREND.items():
         for r in kpis.read_kpi(con, kpi, span.since, span.until, grain="centre", period=period, settings=settings):
-            row = by_start.setdefault(r.period_start, {"period_start": r.period_start, "calls": r.calls})
+            row = by_start.setdefault(
+                r.period_start,
+                {"period_start": r.period_start, "calls": r.calls, "days": _days_inside(r.period_start, period, span)},
+            )
             row.update({c: r.values.get(c) for c in cols})
     return [by_start[k] for k in sorted(by_start)]

@@ -7,22 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from callqa.config.settings import KpiSettings
+from callqa.workspace import kpis
 from callqa.workspace.audit.data import KPIS, Kpi
-
-# Targets for the KPIs settings do not give (time targets come from `kpi.targets.default`). A QA lead
-# sets their own in the action plan; these are common contact-centre benchmarks, stated in the report.
-RATE_TARGETS: dict[str, float] = {
-    "avg_score": 80.0,
-    "flagged_rate": 0.15,
-    "auto_fail_rate": 0.02,
-    "complaint_rate": 0.03,
-    "repeat_rate": 0.20,
-    "fcr_rate": 0.80,
-    "escalation_rate": 0.05,
-    "avg_effort": 1.0,
-    "avg_csat": 4.0,
-    "nps": 30.0,
-}
 
 
 @dataclass(frozen=True)
@@ -38,8 +24,9 @@ class Finding:
 
 
 def targets(settings: KpiSettings) -> dict[str, float]:
-    d = settings.targets["default"]
-    return {**RATE_TARGETS, "avg_handle_s": d.handle_s, "avg_hold_s": d.hold_s, "avg_dead_air_s": d.dead_air_s}
+    """Every headline KPI's target: the rates from `kpi.rate_targets`, the times from `kpi.targets.default`
+    (the centre-wide figure; the time KPI macros judge each call against its own queue's target)."""
+    return kpis.panel_targets(settings)
 
 
 def findings(current: dict[str, Any], previous: dict[str, Any] | None, settings: KpiSettings) -> list[Finding]:
@@ -74,11 +61,12 @@ def fmt_value(unit: str, v: Any) -> str:
     return f"{v:.2f}"
 
 
-def fmt_change(change: float | None, unit: str = "rate") -> str:
+def fmt_change(change: float | None, unit: str = "rate", pts: str = "pts") -> str:
+    """A change for a reader: relative in %, or in points (`pts`: the word, 分 in Mandarin)."""
     if change is None:
         return "–"
     if unit == "points":
-        return "±0.0 pts" if abs(change) < 0.05 else f"{change:+.1f} pts"
+        return f"±0.0 {pts}" if abs(change) < 0.05 else f"{change:+.1f} {pts}"
     return "±0 %" if abs(change) < 0.005 else f"{100 * change:+.0f} %"
 
 
@@ -86,7 +74,7 @@ def sentence(f: Finding, name: str, lab: dict[str, str]) -> str:
     """e.g. "Complaint rate 4.1 % (+15 % vs previous period; target 3.0 %)"."""
     bits = []
     if f.change is not None:
-        bits.append(f"{fmt_change(f.change, f.kpi.unit)} {lab['vs_previous']}")
+        bits.append(f"{fmt_change(f.change, f.kpi.unit, lab['pts'])} {lab['vs_previous']}")
     if f.target is not None:
         bits.append(f"{lab['target_word']} {fmt_value(f.kpi.unit, f.target)}")
     tail = f" ({'; '.join(bits)})" if bits else ""

@@ -181,8 +181,12 @@ def correlations(
         ys = {c["call_id"]: float(c[outcome]) for c in calls if c[outcome] is not None}
         if not ys:
             continue
+        found = []
         for name in ["auto_score", *sorted(k for k in predictors if k != "auto_score")]:
             pairs = [(v, ys[cid]) for cid, v in predictors[name].items() if cid in ys]
             rho, lo, hi, p = spearman_ci([p[0] for p in pairs], [p[1] for p in pairs], min_n)
-            out.append(Correlation(name, outcome, len(pairs), rho, lo, hi, p))
+            found.append(Correlation(name, outcome, len(pairs), rho, lo, hi, p))
+        # per outcome: the auto-score, then the criteria that go with it most strongly (a QA lead reads the
+        # top of the list; in criterion-id order the few that matter were lost among ~16 that do not)
+        out += sorted(found, key=lambda c: (c.predictor != "auto_score", c.rho is None, -abs(c.rho or 0), c.predictor))
     return out

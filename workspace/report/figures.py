@@ -134,10 +134,12 @@ def reason_bars(reasons: list[dict]) -> Markup:
                 {
                     "type": "bar",
                     "orientation": "h",
-                    "y": [r["reason"] for r in rs],
+                    # long reasons clipped (automargin alone pushed them out of a half-width card), whole on hover
+                    "y": [clip(r["reason"], 42) for r in rs],
                     "x": [r["n"] for r in rs],
+                    "hovertext": [r["reason"] for r in rs],
                     "marker": {"color": "#dc2626"},
-                    "hovertemplate": "%{y}: %{x} calls<extra></extra>",
+                    "hovertemplate": "%{hovertext}: %{x} calls<extra></extra>",
                 }
             ],
             "layout": {"xaxis": {"title": {"text": "flagged calls"}}, "yaxis": {"automargin": True}},

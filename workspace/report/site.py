@@ -33,10 +33,12 @@ import jinja2
 from markupsafe import Markup
 
 from callqa import __version__
+from callqa.config.settings import KpiSettings
 from callqa.pipeline.types import CallQAError
 from callqa.workspace.files import OutputFolder, inside
 from callqa.workspace.report import figures, queries
 from callqa.workspace.report.fmt import fmt_dt, fmt_num, fmt_pct, fmt_s
+from callqa.workspace.report.kpi_panels import PANEL_PERIODS, kpi_panels_html
 from callqa.workspace.report.queries import Period
 from callqa.workspace.report.transcript import transcript_html
 from callqa.workspace.sandbox import connect_analyst, first_line
@@ -393,15 +395,21 @@ def build_report(
     call_ids: Sequence[str] | None = None,
     scorecard: str | None = None,
     force: bool = False,
+    kpi: KpiSettings | None = None,
+    kpi_period: str = "week",
+    lang: str = "en",
 ) -> ReportSummary:
     """Write the report site for the calls of [since, until] into out_dir; the database is opened read-only.
 
     A file in out_dir that callqa did not write is replaced only with `force`; a link there never.
+    The dashboard's centre-KPI panels go per `kpi_period` (week | month), labelled in `lang` (en | zh).
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     if audio not in ("link", "copy", "none"):
         raise ReportError(None, f"--audio must be link, copy or none, not {audio!r}")
+    if kpi_period not in PANEL_PERIODS or lang not in ("en", "zh"):
+        raise ReportError(None, f"--kpi-period must be week or month and --lang en or zh, not {kpi_period!r}/{lang!r}")
     con = connect_analyst(db_path)
     try:
         try:
@@ -446,8 +454,9 @@ def build_report(
                     written += folder.write_bytes(calls_dir / f"{cid}.html", page.encode("utf-8"))
                     listing.append(_listing_row(pages[cid], d["summary"]))
             dash = _dashboard(con, period, scorecard, version, pages)
+            panels = kpi_panels_html(con, period, kpi_period=kpi_period, settings=kpi, lang=lang)
             index = env.get_template("dashboard.html.j2").render(
-                root="", scorecard=scorecard, scorecard_version=version, **common, **dash
+                root="", scorecard=scorecard, scorecard_version=version, kpi_panels=panels, **common, **dash
             )
             written += folder.write_bytes(out_dir / "index.html", index.encode("utf-8"))
             omitted = max(0, dash["calls_total"] - len(listing)) if call_ids is None else 0

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from callqa.config.settings import Settings
 from callqa.pipeline.store import StoreError, StoreLocked
 from callqa.workspace.web.auth import COOKIE, LoginLimiter, LoginRequired, SessionCodec, session_gate
-from callqa.workspace.web.db import Database
+from callqa.workspace.web.db import Database, release_held
 from callqa.workspace.web.keys import Passwords, load_secret
 from callqa.workspace.web.render import environment, render
 
@@ -116,7 +116,10 @@ def create_app(
 def _install_handlers(app: FastAPI) -> None:
     @app.middleware("http")
     async def headers_and_cookie(request: Request, call_next: Callable) -> Response:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        finally:
+            release_held(request)  # a handler that never read: the session check's connection
         state = request.state
         if getattr(state, "session_changed", False) and getattr(state, "session", None) is not None:
             secure = app.state.options.secure_cookies or request.url.scheme == "https"

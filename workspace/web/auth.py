@@ -23,7 +23,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.concurrency import run_in_threadpool
 
+from callqa.workspace.web.db import hold_read, release_held
 from callqa.workspace.web.keys import derive, fingerprint
 from callqa.workspace.web.users import User, get_user
 
@@ -151,11 +153,16 @@ async def check_csrf(request: Request) -> None:
 
 
 def _load_user(request: Request, s: Session) -> User | None:
+    """The session's user, read on the connection the handler then reuses (db.hold_read); a worker thread."""
     if s.username is None:
         return None
-    with request.app.state.db.read() as con:
-        user = get_user(con, s.username)
+    try:
+        user = get_user(hold_read(request), s.username)
+    except BaseException:
+        release_held(request)
+        raise
     if user is None or user.disabled or fingerprint(user.password_hash) != s.pw:
+        release_held(request)  # no handler will run for this session: free the file now
         return None
     return user
 
@@ -169,7 +176,8 @@ async def session_gate(request: Request) -> None:
     request.state.user = None
     if request.method not in SAFE_METHODS:
         await check_csrf(request)
-    user = _load_user(request, request.state.session)
+    # in the threadpool: opening may wait for the lock, which must never block the event loop
+    user = await run_in_threadpool(_load_user, request, request.state.session)
     if user is None and request.state.session.username is not None:
         set_session(request, None)  # disabled, deleted or password reset since login
     request.state.user = user

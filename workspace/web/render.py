@@ -27,7 +27,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 class NavItem:
     label: str
     path: str
-    roles: tuple[str, ...]  # who sees the link (admin sees every link)
+    roles: tuple[str, ...]  # who sees the link: the roles the route admits (its require_role / need)
+    admin: bool = True  # admins see it too (False: a link for one role's view, as the agent's "My calls")
+    order: int = 50  # place in the bar, lowest first (modules add their links in import order)
 
 
 def environment(extra: list[Path] | None = None) -> jinja2.Environment:
@@ -46,15 +48,14 @@ def nav_for(request: Request) -> list[NavItem]:
     user = getattr(request.state, "user", None)
     if user is None:
         return []
-    return [n for n in request.app.state.nav if user.role == "admin" or user.role in n.roles]
+    shown = [n for n in request.app.state.nav if user.role in n.roles or (user.role == "admin" and n.admin)]
+    return sorted(shown, key=lambda n: n.order)
 
 
-def render(
-    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
-) -> HTMLResponse:
-    """The named template rendered for this request, as an HTML response."""
+def base_context(request: Request) -> dict[str, Any]:
+    """What base.html needs on every page (the workflow pages, rendered by their own router, use it too)."""
     session = request.state.session
-    ctx = {
+    return {
         "request": request,
         "user": getattr(request.state, "user", None),
         "csrf_token": session.csrf,
@@ -64,7 +65,13 @@ def render(
         "version": __version__,
         "db_name": request.app.state.db.path.name,
         "notice": request.query_params.get("notice"),
-        **(context or {}),
     }
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """The named template rendered for this request, as an HTML response."""
+    ctx = {**base_context(request), **(context or {})}
     html = request.app.state.templates.get_template(template).render(ctx)
     return HTMLResponse(html, status_code=status_code)

@@ -15,7 +15,7 @@ from callqa.workspace.web.render import NavItem, render
 from callqa.workspace.web.users import ROLES, User, add_user, list_users, set_disabled, set_password
 
 router = APIRouter(prefix="/admin")
-NAV = [NavItem("Users", "/admin/users", ("admin",))]
+NAV = [NavItem("Users", "/admin/users", ("admin",), order=90)]
 
 
 def _back(notice: str) -> Response:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import duckdb
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from callqa.pipeline.store import StoreError
+from callqa.workspace.audit.labels import LANGS, labels
 from callqa.workspace.report import queries
+from callqa.workspace.report.kpi_panels import PANEL_PERIODS, kpi_panels_html
 from callqa.workspace.report.queries import Period
 from callqa.workspace.report.site import _dashboard  # the report's own dashboard data, served live
 from callqa.workspace.sandbox import ReadOnlyViolation, check_read_only, first_line
 from callqa.workspace.web.auth import current_user, require_role
+from callqa.workspace.web.db import analyst_db
 from callqa.workspace.web.render import NavItem, render
 from callqa.workspace.web.users import User
 
@@ -56,11 +60,25 @@ def dashboard(
     user: Annotated[User, Depends(require_role(*DASHBOARD_ROLES))],
     since: str | None = None,
     until: str | None = None,
+    kpi_period: str = "week",
+    lang: str = "en",
 ) -> Response:
     period = Period(_day(since), _day(until))
-    with request.app.state.db.analyst() as con:
+    if kpi_period not in PANEL_PERIODS:
+        raise StoreError(None, f"kpi_period must be week or month, not {kpi_period!r}")
+    if lang not in LANGS:
+        raise StoreError(None, f"lang must be en or zh, not {lang!r}")
+    with analyst_db(request) as con:
         scorecard, version = queries.main_scorecard(con)
         dash = _dashboard(con, period, scorecard, version, _CallLinks())  # type: ignore[arg-type]
+        panels = kpi_panels_html(
+            con,
+            period,
+            kpi_period=kpi_period,
+            settings=request.app.state.settings.kpi,
+            lang=lang,
+            switch=_switch(since, until, kpi_period, lang),
+        )
     return render(
         request,
         "dashboard.html",
@@ -71,8 +89,35 @@ def dashboard(
             "period_label": period.label,
             "scorecard": scorecard,
             "scorecard_version": version,
+            "kpi_panels": panels,
+            "kpi_period": kpi_period,
+            "lang": lang,
         },
     )
+
+
+def _switch(since: str | None, until: str | None, kpi_period: str, lang: str) -> list[dict[str, Any]]:
+    """Links to the same dashboard per week / per month and in English / Chinese (the current one not a link)."""
+    base = {k: v for k, v in (("since", since), ("until", until)) if v}
+    lab = labels(lang)
+    out = []
+    for p, word in (("week", lab["per_week"]), ("month", lab["per_month"])):
+        out.append(
+            {
+                "label": word,
+                "on": p == kpi_period,
+                "href": "/dashboard?" + urlencode({**base, "kpi_period": p, "lang": lang}),
+            }
+        )
+    for lg, word in (("en", "English"), ("zh", "中文")):
+        out.append(
+            {
+                "label": word,
+                "on": lg == lang,
+                "href": "/dashboard?" + urlencode({**base, "kpi_period": kpi_period, "lang": lg}),
+            }
+        )
+    return out
 
 
 def _page(request: Request, query: str, **extra: Any) -> Response:
@@ -91,7 +136,7 @@ def run_sql(
 ) -> Response:
     try:
         check_read_only(query)
-        with request.app.state.db.analyst() as con:
+        with analyst_db(request) as con:
             cur = con.execute(query)
             columns = [d[0] for d in cur.description] if cur.description else []
             got = cur.fetchmany(MAX_ROWS + 1)

@@ -21,7 +21,12 @@ from callqa.workspace.web.render import NavItem, render
 from callqa.workspace.web.users import ROLES, User
 
 router = APIRouter()
-NAV = [NavItem("Queue", "/queue", ROLES)]
+# an agent's queue holds only their calls, but their bar links the reviews shared with them
+# (routes_workflow's /workflow/mine, where they acknowledge or dispute) as "My calls"
+NAV = [
+    NavItem("Queue", "/queue", tuple(r for r in ROLES if r != "agent"), order=10),
+    NavItem("My calls", "/workflow/mine", ("agent",), admin=False, order=10),
+]
 PAGE_SIZE = 50
 ASSIGNMENT = "callqa.workspace.assignment"
 
@@ -48,6 +53,18 @@ def _assignments() -> Any:
         return [r["call_id"] for r in module.assigned_to(con, username, limit=100_000)]
 
     return assigned_ids
+
+
+def _reviewed(value: str | None) -> bool | None:
+    """The "reviewed" filter: true (reviewed calls only), false (not reviewed yet), empty (either)."""
+    v = (value or "").strip().lower()
+    if v in ("", "any"):
+        return None
+    if v in ("true", "yes", "1"):
+        return True
+    if v in ("false", "no", "0"):
+        return False
+    raise StoreError(None, f"reviewed must be true, false or empty, not {value!r}")
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -82,6 +99,8 @@ def queue_page(
     reason: str | None = None,
     grade: str | None = None,
     unreviewed: bool = False,
+    reviewed: str | None = None,
+    assigned: bool = False,
     sort: str = "worst",
     page: int = 1,
     sample: str | None = None,
@@ -98,6 +117,9 @@ def queue_page(
         reasons=_split(reason),
         grades=_split(grade),
         unreviewed=unreviewed,
+        reviewed=_reviewed(reviewed),
+        # an agent is never assigned calls to review: the filter is the reviewers'
+        assigned_to=user.username if assigned and user.can_review else None,
         sort=sort if sort in SORTS else "worst",
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
@@ -146,7 +168,8 @@ def queue_page(
                 "queue": queue or "",
                 "reason": reason or "",
                 "grade": grade or "",
-                "unreviewed": unreviewed,
+                "reviewed": "false" if f.unreviewed or f.reviewed is False else "true" if f.reviewed else "",
+                "assigned": f.assigned_to is not None,
                 "sort": f.sort,
             },
             "sorts": list(SORTS),

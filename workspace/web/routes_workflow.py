@@ -26,11 +26,19 @@ from callqa.pipeline.types import CallQAError
 from callqa.workspace import assignment, workflow
 from callqa.workspace import calibration_sessions as cs
 from callqa.workspace.web.db import read_db, write_db
+from callqa.workspace.web.render import NavItem
 from callqa.workspace.workflow import Actor
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STAFF = frozenset({"admin", "supervisor", "reviewer"})
 OVERSEERS = frozenset({"admin", "supervisor"})
+# the core app's bar; the roles are those `need` admits on each page
+NAV = [
+    NavItem("Assigned to me", "/workflow/mine", tuple(sorted(STAFF)), order=20),
+    NavItem("Calibration", "/calibration", tuple(sorted(STAFF)), order=30),
+    NavItem("Disputes", "/workflow/disputes", tuple(sorted(OVERSEERS)), order=40),
+    NavItem("Assign", "/assign", tuple(sorted(OVERSEERS)), order=45),
+]
 
 
 @dataclass(frozen=True)
@@ -42,14 +50,21 @@ class WorkflowDeps:
     csrf_field: str = "csrf_token"
     templates: Jinja2Templates | None = None  # the core's (its base template); else this folder's own
     base_template: str | None = None  # the core's base page; my pages fill its `content` block
+    page_context: Callable[[Request], dict[str, Any]] | None = None  # what the core's base page needs
 
 
 def core_deps(settings: Settings) -> WorkflowDeps:
     """The deps from the core app's auth module (its session gate also checks CSRF on every POST)."""
-    from callqa.workspace.web import auth
+    from callqa.workspace.web import auth, render
 
     return WorkflowDeps(
-        auth.current_user, auth.check_csrf, lambda r: auth.session_of(r).csrf, settings, auth.CSRF_FIELD
+        auth.current_user,
+        auth.check_csrf,
+        lambda r: auth.session_of(r).csrf,
+        settings,
+        auth.CSRF_FIELD,
+        base_template="workflow_base.html",  # base.html with the app's navigation bar
+        page_context=render.base_context,
     )
 
 
@@ -99,6 +114,7 @@ def make_router(deps: WorkflowDeps) -> APIRouter:
 
     def page(request: Request, name: str, me: Actor, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx = {
+            **(deps.page_context(request) if deps.page_context else {}),
             "me": me,
             "csrf_field": deps.csrf_field,
             "csrf_token": deps.csrf_token(request),
@@ -174,7 +190,16 @@ def make_router(deps: WorkflowDeps) -> APIRouter:
         with read_db(request) as con:
             if me.role == "agent":
                 shared = workflow.calls_in_state(con, "shared", agent_id=me.agent_id or "\0")
-                return page(request, "workflow_mine.html", me, shared=shared, assigned=None)
+                answered = sorted(
+                    (
+                        c
+                        for state in ("acknowledged", "disputed", "final")
+                        for c in workflow.calls_in_state(con, state, agent_id=me.agent_id or "\0")
+                    ),
+                    key=lambda c: c["since"],
+                    reverse=True,
+                )
+                return page(request, "workflow_mine.html", me, shared=shared, answered=answered, assigned=None)
             need(me, STAFF)
             return page(request, "workflow_mine.html", me, shared=None, assigned=assignment.assigned_to(con, me.name))
 
