@@ -53,7 +53,9 @@ class EventRule(StrictModel):
     last_s: float | None = Field(default=None, gt=0, description="event starts within the last S seconds")
     min_count: int = Field(default=1, ge=1)
     max_count: int | None = Field(default=None, ge=0)
-    where: dict[str, str | int | float | bool] = Field(default_factory=dict, description="event data must match")
+    # bool before int: pydantic's union serializer otherwise dumps True as 1 once the rule has been used
+    # (its label cached), which changed content_hash() and made re-registering the same card fail
+    where: dict[str, bool | int | float | str] = Field(default_factory=dict, description="event data must match")
 
     @field_validator("event", "absent")
     @classmethod

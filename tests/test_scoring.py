@@ -164,3 +164,13 @@ def test_missing_points_and_broken_yaml(tmp_path):
     bad.write_text("id: x\nsections: [\n")
     with pytest.raises(ConfigError, match="broken.yaml: invalid YAML"):
         load_scorecard(bad)
+
+
+def test_content_hash_is_the_same_after_the_card_has_scored_a_call():
+    """A card's identity must not change by being used: True in a `where` once dumped as 1 after scoring."""
+    card = load_scorecard("inbound_service_en")
+    before = card.content_hash()
+    score_call(card, ScoringContext(events=[], duration_s=60.0, roles_known=True, metrics={}))
+    assert card.content_hash() == before
+    dumped = [c.rule.model_dump(mode="json") for _, c in card.criteria if getattr(c.rule, "where", None)]
+    assert dumped and all(v is True for d in dumped for v in d["where"].values())
