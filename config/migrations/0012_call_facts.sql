@@ -97,11 +97,22 @@ LEFT JOIN (SELECT call_id, count(*) AS n FROM events GROUP BY call_id) e ON e.ca
 -- Calls stored before v12.
 INSERT INTO call_facts SELECT * FROM call_facts_computed WHERE call_id NOT IN (SELECT call_id FROM call_facts);
 
+-- Each call with its `day` (the date of started_at, else of processed_at), split by whether started_at is
+-- set so that each branch's day is a single column: DuckDB pushes `day = ?` / `day >= ?` into the scan of
+-- `calls` as a filter on started_at (or processed_at) and reads the other columns only for the rows that
+-- pass; CAST(coalesce(started_at, processed_at) AS DATE) names two columns, so the whole table was read
+-- and filtered afterwards. At 1 M calls, `SELECT * ... WHERE day = <one day>`: 180 ms CPU against 35
+-- (load 3); call_summary for one day 261 against 144.
+CREATE OR REPLACE VIEW calls_dated AS
+SELECT *, CAST(started_at AS DATE) AS day FROM calls WHERE started_at IS NOT NULL
+UNION ALL
+SELECT *, CAST(processed_at AS DATE) AS day FROM calls WHERE started_at IS NULL;
+
 -- As in 0007 (same columns, same rows), the child tables' counts and metrics read from call_facts: a
 -- filter on `day` or call_id narrows `calls` and the join reads one 1 M-row table, not three large ones.
 CREATE OR REPLACE VIEW call_summary AS
 SELECT c.call_id, c.file_name, c.agent_id, c.queue, c.customer_id, c.direction, c.started_at,
-       CAST(coalesce(c.started_at, c.processed_at) AS DATE) AS day,
+       c.day,
        c.duration_s, c.channels, c.sample_rate, c.codec, c.language, c.role_method, c.processed_at,
        c.source_path, c.run_id,
        coalesce(f.n_utterances, 0) AS n_utterances, coalesce(f.n_events, 0) AS n_events,
@@ -111,14 +122,14 @@ SELECT c.call_id, c.file_name, c.agent_id, c.queue, c.customer_id, c.direction, 
        f.overtalk_total_s, f.talk_ratio_agent, f.rate_agent, f.customer_emotion_start,
        f.customer_emotion_end, f.negative_emotion_count,
        c.scorable_status, c.scorable_reasons
-FROM calls c
+FROM calls_dated c
 LEFT JOIN current_scores s USING (call_id)
 LEFT JOIN call_facts f USING (call_id)
 WHERE c.scorable_status IS DISTINCT FROM 'unscorable';
 
 -- As in 0007/0011 (same columns, same rows), per call from call_facts.
 CREATE OR REPLACE VIEW agent_daily_kpis AS
-SELECT CAST(coalesce(c.started_at, c.processed_at) AS DATE) AS day,
+SELECT c.day,
        coalesce(c.agent_id, '(unknown)') AS agent_id,
        count(*) AS calls,
        avg(f.hold_total_s) AS avg_hold_s,
@@ -127,7 +138,7 @@ SELECT CAST(coalesce(c.started_at, c.processed_at) AS DATE) AS day,
        avg(f.overtalk_total_s) AS avg_overtalk_s,
        avg(f.talk_ratio_agent) AS avg_talk_ratio_agent,
        avg(f.customer_emotion_end) AS avg_customer_emotion_end
-FROM calls c
+FROM calls_dated c
 LEFT JOIN call_facts f ON f.call_id = c.call_id
 WHERE coalesce(c.scorable_status, 'scorable') = 'scorable'
 GROUP BY ALL;
@@ -135,7 +146,7 @@ GROUP BY ALL;
 -- As in 0007/0011 (same columns, same rows), per call from call_facts.
 CREATE OR REPLACE VIEW hold_stats AS
 SELECT c.call_id, c.file_name, c.agent_id, c.queue,
-       CAST(coalesce(c.started_at, c.processed_at) AS DATE) AS day, c.duration_s,
+       c.day, c.duration_s,
        coalesce(f.hold_count, f.holds, 0) AS hold_count,
        coalesce(f.hold_total_s, f.hold_event_s, 0) AS hold_total_s,
        coalesce(f.hold_max_s, f.longest_hold_s, 0) AS hold_max_s,
@@ -147,7 +158,7 @@ SELECT c.call_id, c.file_name, c.agent_id, c.queue,
        coalesce(f.dead_air_spans, 0) AS dead_air_spans,
        coalesce(f.dead_air_total_s, f.dead_air_event_s, 0) AS dead_air_total_s,
        coalesce(f.hold_total_s, f.hold_event_s, 0) / nullif(c.duration_s, 0) AS hold_share
-FROM calls c
+FROM calls_dated c
 LEFT JOIN call_facts f USING (call_id)
 WHERE coalesce(c.scorable_status, 'scorable') = 'scorable';
 
@@ -159,10 +170,10 @@ CREATE OR REPLACE VIEW flagged_calls AS
 SELECT c.call_id, c.file_name, c.agent_id, c.queue, c.started_at, c.duration_s, c.language,
        s.scorecard_id, s.scorecard_version, s.score, s.max_score, s.percent, s.grade,
        s.auto_fail, s.flag_reasons, c.processed_at, c.source_path,
-       CAST(coalesce(c.started_at, c.processed_at) AS DATE) AS day,
+       c.day,
        rv.call_id IS NOT NULL AS reviewed, s.scored_at, c.scorable_status
 FROM current_scores s
-JOIN calls c USING (call_id)
+JOIN calls_dated c USING (call_id)
 LEFT JOIN (SELECT DISTINCT call_id FROM reviews) rv ON rv.call_id = s.call_id
 WHERE s.flagged;
 
