@@ -19,6 +19,7 @@ from callqa.pipeline.decode import decode
 from callqa.pipeline.detect import run_detectors
 from callqa.pipeline.diarize import run_diarization, utterances_from_diarization
 from callqa.pipeline.discover import METADATA_WARNINGS, metadata_error
+from callqa.pipeline.lexicon_fix import correct_transcript
 from callqa.pipeline.linescan import drop_words_in_spans, muted, scan_line
 from callqa.pipeline.redact import apply_redaction
 from callqa.pipeline.roles import assign_roles, detect_role_evidence, needs_evidence
@@ -90,6 +91,7 @@ def process_call(source: CallSource, kit: Toolkit) -> CallResult | CallFailure:
                 transcript, _ = drop_words_in_spans(transcript, scan.music_spans)
                 # every stored text (utterances, words, evidence, rationales) is built from these words
                 transcript = kit.simplifier.transcript(transcript)
+                transcript = correct_transcript(transcript, kit.lexicon, kit.settings.models.asr, vocabulary)
 
             with stage("speakers"):
                 annotation, uncertain = None, []

@@ -14,6 +14,7 @@ from callqa.config.settings import Settings
 from callqa.models.asr import WhisperASR
 from callqa.models.emotion import LexiconSentiment, TransformersEmotion, load_emotion_model
 from callqa.pipeline.detectors.text import TextDetectorKit, build_text_kit
+from callqa.pipeline.lexicon_fix import LexiconCorrector
 from callqa.pipeline.roles import build_role_text_kit
 from callqa.pipeline.scoring import Scorecard, load_scorecard
 from callqa.pipeline.writing import Simplifier
@@ -41,6 +42,8 @@ class Toolkit:
     diarizer: Diarizer | None = None
     # Traditional → Simplified for Chinese words right after ASR (OpenCC reads its dictionaries once)
     simplifier: Simplifier = field(default_factory=Simplifier)
+    # Mandarin homophones of lexicon terms rewritten after t2s (models.asr.lexicon_correction)
+    lexicon: LexiconCorrector = field(default_factory=LexiconCorrector)
 
     def phrasebook(self, language: str) -> PhraseBook:
         base = (language or "").split("-")[0].lower()

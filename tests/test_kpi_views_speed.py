@@ -122,3 +122,60 @@ def test_agent_daily_kpis_over_a_period_matches_the_old_view(con):
     since = con.execute("SELECT min(day) + 3 FROM old_agent_daily_kpis").fetchone()[0]
     q = "SELECT day, agent_id, calls, round(avg_hold_s, 9), round(hold_total_s, 9) FROM {} WHERE day >= DATE '{}'"
     assert _same(con, q.format("agent_daily_kpis", since), q.format("old_agent_daily_kpis", since)) > 10
+
+
+def _old_macro(migration: str, name: str) -> str:
+    sql = files("callqa.config").joinpath("migrations", migration).read_text(encoding="utf-8")
+    m = re.search(rf"CREATE OR REPLACE MACRO {name}\(.*?;\n", sql, re.S)
+    assert m, name
+    return m.group(0).replace(f"MACRO {name}(", f"MACRO old_{name}(")
+
+
+# kpi_call_effort's dead air as 0013 first read it, from call_metrics (0013 now reads call_facts)
+OLD_DEAD_AIR = """WITH d AS (
+    SELECT k.call_id, max(m.value) AS dead_air_s
+    FROM kpi_calls(since, until) k
+    JOIN call_metrics m ON m.call_id = k.call_id AND m.name = 'dead_air_total_s'
+    WHERE k.scorable_status IS DISTINCT FROM 'partial'
+    GROUP BY k.call_id
+),"""
+
+
+def _period(con) -> tuple[str, str]:
+    lo, hi = con.execute("SELECT min(day), max(day) FROM old_call_summary").fetchone()
+    return f"DATE '{lo + (hi - lo) / 3}'", f"DATE '{hi}'"
+
+
+@pytest.mark.parametrize(("grain", "period"), [("agent", "day"), ("team", "week"), ("centre", "month")])
+def test_kpi_calls_gives_the_old_rows(con, grain, period):
+    """0012's kpi_calls (the period filter split by whether started_at is set) against 0011's."""
+    con.execute(_old_macro("0011_kpis.sql", "kpi_calls"))
+    since, until = _period(con)
+    args = f"{since}, {until}, grain := '{grain}', period := '{period}'"
+    n = _same(con, f"SELECT * FROM kpi_calls({args})", f"SELECT * FROM old_kpi_calls({args})")
+    assert n > 50
+    # the calls without started_at fall in the period by processed_at, in both
+    assert (
+        con.execute(
+            f"SELECT count(*) FROM kpi_calls({args}) k JOIN calls c USING (call_id) WHERE c.started_at IS NULL"
+        ).fetchone()[0]
+        > 0
+    )
+
+
+def test_kpi_call_effort_reads_dead_air_from_call_facts_with_the_old_results(con):
+    sql = _old_macro("0013_customer_repeat_effort.sql", "kpi_call_effort")
+    head, rest = sql.split("WITH d AS (", 1)
+    sql = head + OLD_DEAD_AIR + rest.split("\n),", 1)[1]
+    con.execute(sql)
+    since, until = _period(con)
+    cols = (
+        "call_id, period_start, group_key, repeat_mentions, transfers, long_holds, round(dead_air_s, 9), effort_score"
+    )
+    n = _same(
+        con,
+        f"SELECT {cols} FROM kpi_call_effort({since}, {until}, long_hold_s := 45)",
+        f"SELECT {cols} FROM old_kpi_call_effort({since}, {until}, long_hold_s := 45)",
+    )
+    assert n > 50
+    assert con.execute(f"SELECT count(*) FROM kpi_call_effort({since}, {until}) WHERE dead_air_s > 0").fetchone()[0] > 0

@@ -19,7 +19,7 @@ from callqa.pipeline.scoring import load_scorecard
 from callqa.pipeline.store import StoreError
 from callqa.workspace import assignment
 from callqa.workspace.qa import add_review
-from callqa.workspace.queue import QueueFilter, flagged_count, flagged_page
+from callqa.workspace.queue import QueueFilter, flagged_count, flagged_page, flagged_page_counted
 from callqa.workspace.web.app import create_app
 from callqa.workspace.web.keys import Passwords, load_secret
 from callqa.workspace.web.users import add_user
@@ -139,3 +139,34 @@ def test_the_queue_page_applies_reviewed_and_assigned_to_me(queue_db, tmp_path, 
     assert 'id="f-assigned"' not in agent_page
     own = where(db, "agent_id = 'A007'")
     assert own and _listed(client, "assigned=true") == own
+
+
+def test_page_and_count_in_one_query_match_the_two_queries(queue_db):
+    """flagged_page_counted (the web queue: one evaluation of the filtered queue) gives flagged_page's rows,
+    in its order, and flagged_count's total, on every page, past the end and for no match at all."""
+    db, _, _ = queue_db
+    with store.open_db(db, read_only=True) as con:
+        day = con.execute("SELECT min(day) + 3 FROM flagged_queue").fetchone()[0]
+        agent = con.execute("SELECT agent_id FROM flagged_queue GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[
+            0
+        ]
+        filters = [
+            QueueFilter(),
+            QueueFilter(reasons=("auto",)),
+            QueueFilter(since=day, sort="newest"),
+            QueueFilter(reasons=("auto",), sort="score"),
+            QueueFilter(agents=(agent,), unreviewed=True),
+            QueueFilter(reviewed=True),
+            QueueFilter(agents=("no such agent",)),
+            QueueFilter(assigned_to="ana"),
+        ]
+        checked = 0
+        for f in filters:
+            total = flagged_count(con, f)
+            for offset in (0, 7, max(0, total - 3), total + 10):
+                g = QueueFilter(**{**f.__dict__, "limit": 7, "offset": offset})
+                page, n = flagged_page_counted(con, g)
+                want = flagged_page(con, g)
+                assert n == total and page.columns == want.columns and page.rows == want.rows, (f, offset)
+                checked += len(page.rows)
+        assert checked > 30

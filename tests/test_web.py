@@ -288,3 +288,55 @@ def test_assigned_to_me(web):
     assert "Assigned to me" in page and ids["rude.wav"] in page and ids["stereo_hold.wav"] not in page
     login(client, "boss")
     assert ids["rude.wav"] not in client.get("/queue?tab=mine").text
+
+
+def test_one_open_per_page_and_the_file_free_after_each_request(web, monkeypatch):
+    """The session check's read-only connection is the handler's (callqa.workspace.web.db): one open of
+    the file per page; after every request (page, no-DB route, write, analyst SQL) nothing holds it."""
+    from callqa.workspace.web import db as web_db
+
+    client, db, ids, _ = web
+    opens: list[bool] = []
+    real = web_db.store.open_db
+
+    def counting(path, *, read_only=False, **kw):
+        opens.append(read_only)
+        return real(path, read_only=read_only, **kw)
+
+    assert login(client, "boss").status_code == 303
+    monkeypatch.setattr(web_db.store, "open_db", counting)
+    cid = next(iter(ids.values()))
+
+    def free() -> None:
+        lock = client.app.state.db.lock
+        assert lock.acquire(blocking=False), "a request left the lock held"
+        lock.release()
+        with real(db) as con:  # read-write: refused in this process while a read-only connection is open
+            con.execute("SELECT 1")
+
+    for path in ("/queue", f"/calls/{cid}", "/queue?reason=auto-fail"):
+        opens.clear()
+        assert client.get(path).status_code == 200
+        assert opens == [True], (path, opens)
+        free()
+    opens.clear()
+    assert client.get("/", follow_redirects=False).status_code in (302, 303, 307)  # the handler reads nothing
+    assert opens == [True]
+    free()
+    # a write after the session check's read: that connection is closed first, the POST is served
+    token = csrf(client, "/admin/users")
+    r = client.post(
+        "/admin/users",
+        data={"username": "newbie", "password": PASSWORD, "role": "reviewer", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code in (200, 303), r.text[:300]
+    assert False in opens
+    free()
+    with real(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM users WHERE username = 'newbie'").fetchone()[0] == 1
+    # a disabled user's session ends at the next request, and the file is free after that refusal too
+    with real(db) as con:
+        con.execute("UPDATE users SET disabled = true WHERE username = 'boss'")
+    assert client.get("/queue", follow_redirects=False).status_code == 303
+    free()

