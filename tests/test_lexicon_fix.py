@@ -19,13 +19,13 @@ def seg(texts: list[str], channel: int = 0) -> Segment:
     return Segment(0.0, len(texts) * 0.3, "".join(texts), ws, channel, -0.2, 0.01)
 
 
-def test_a_homophone_of_a_service_word_becomes_the_word():
+def test_a_homophone_of_a_service_word_becomes_the_word() -> None:
     assert fix("您好, 华信电力, 公号 80 23, 很高兴为您服务") == "您好, 华信电力, 工号 80 23, 很高兴为您服务"
     assert fix("我的快弟说好周二到的") == "我的快递说好周二到的"
     assert fix("请提供一下身份正后四位") == "请提供一下身份证后四位"
 
 
-def test_a_common_word_of_the_same_sound_is_left_alone():
+def test_a_common_word_of_the_same_sound_is_left_alone() -> None:
     # 公司 is gong si, not gong hao; 合适 (he shi, like 核实) is a frequent word in its own right
     assert fix("我们公司的工号是八零二三") == "我们公司的工号是八零二三"
     assert fix("这个时间合适吗") == "这个时间合适吗"
@@ -33,13 +33,13 @@ def test_a_common_word_of_the_same_sound_is_left_alone():
     assert fix("已经成功好了") == "已经成功好了"
 
 
-def test_english_and_single_characters_are_never_touched():
+def test_english_and_single_characters_are_never_touched() -> None:
     text = "Your staff number gong hao is 8023, thanks for calling"
     assert fix(text) == text
     assert fix("宫") == "宫"
 
 
-def test_the_calls_vocabulary_is_a_lexicon_too():
+def test_the_calls_vocabulary_is_a_lexicon_too() -> None:
     assert fix("您好, 话信电力, 工号八零二三") == "您好, 话信电力, 工号八零二三"  # no such company configured
     assert fix("您好, 话信电力, 工号八零二三", ("华信电力",)) == "您好, 华信电力, 工号八零二三"
     # 致电话信电力: the span would start inside 电话, a common word, so it is not rewritten
@@ -48,7 +48,7 @@ def test_the_calls_vocabulary_is_a_lexicon_too():
     assert LC.index(("Acme Energy",)) == TERMS
 
 
-def test_words_keep_their_timings_when_a_term_spans_two_words():
+def test_words_keep_their_timings_when_a_term_spans_two_words() -> None:
     s = seg(["我是", "公", "号六一五七"])
     out = LC.transcript(Transcript("zh", 0.9, [s], "m")).segments[0]
     assert [w.text for w in out.words] == ["我是", "工", "号六一五七"]
@@ -56,13 +56,13 @@ def test_words_keep_their_timings_when_a_term_spans_two_words():
     assert out.text == "我是工号六一五七"
 
 
-def test_japanese_segments_are_left_alone():
+def test_japanese_segments_are_left_alone() -> None:
     s = seg(["こんにちは", "公号"])
     out = LC.transcript(Transcript("zh", 0.9, [s], "m"))
     assert out.segments[0] is s
 
 
-def test_the_setting_is_on_by_default_and_off_means_no_correction():
+def test_the_setting_is_on_by_default_and_off_means_no_correction() -> None:
     t = Transcript("zh", 0.9, [seg(["我的", "快弟", "到了"])], "m")
     on = Settings().models.asr
     assert on.lexicon_correction is True
