@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from callqa.pipeline.detectors.emotion import detect_emotion
 from callqa.pipeline.detectors.hold import detect_holds
-from callqa.pipeline.detectors.overtalk import detect_overtalk
+from callqa.pipeline.detectors.overtalk import detect_overtalk, find_overtalk
 from callqa.pipeline.detectors.pace import detect_pace
 from callqa.pipeline.detectors.silence import detect_dead_air
 from callqa.pipeline.detectors.text import detect_text_events
@@ -64,7 +64,9 @@ def run_detectors(
         metrics = talk_metrics(utterances, audio.duration_s)
         hold_events, hold_metrics, holds = detect_holds(call_id, scan, utterances, events, det.hold)
         dead_events, dead_metrics = detect_dead_air(call_id, scan, utterances, holds, det.silence)
-        pace_events, pace_metrics = detect_pace(call_id, utterances, scan, language, det.pace)
+        # a diarized call's turn overlaps also tell interruptions whose overlapped words Whisper dropped
+        diarized = None if annotation is None else find_overtalk(speaker_timelines(annotation))
+        pace_events, pace_metrics = detect_pace(call_id, utterances, scan, language, det.pace, diarized)
         utterances, emo_events, emo_metrics = detect_emotion(
             call_id,
             utterances,

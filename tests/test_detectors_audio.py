@@ -18,7 +18,7 @@ from callqa.pipeline.detectors.hold import detect_holds
 from callqa.pipeline.detectors.pace import detect_interruptions, detect_monologues, detect_pace, rate_metrics
 from callqa.pipeline.detectors.silence import detect_dead_air
 from callqa.pipeline.linescan import drop_words_in_spans, mask_spans, muted, quiet_spans, scan_line
-from callqa.pipeline.types import Event, Segment, Transcript, Utterance, Word
+from callqa.pipeline.types import Event, Overtalk, Segment, Transcript, Utterance, Word
 from callqa.synth.mix import render_call
 from callqa.synth.music import hold_music
 from callqa.synth.script import CallScript, DeadAir, Hold, Turn
@@ -376,3 +376,30 @@ def test_quiet_spans_ignore_ring_in_and_hang_up(rendered):
     last = max(t.end_s for t in truth.turns)
     assert all(first <= s and e <= last + 0.05 for s, e in q)
     assert max((e - s for s, e in q), default=0) < 2.0
+
+
+def test_a_diarized_overlap_finds_an_interruption_whose_overlapped_words_whisper_dropped():
+    # zh_call02 (mono) through ASR: the customer's words under the agent's "不好意思打断一下" were dropped,
+    # so no word overlaps the agent's start; the diarizer's turns overlapped 0.6 s, begun by the agent
+    customer = _utt(0, "customer", 20.0, 27.7, 12, 0)
+    agent = _utt(1, "agent", 27.78, 32.2, 10, 0)
+    # utterances of a diarized call name the diarizer's speakers; _utt names them by channel
+    customer, agent = replace(customer, speaker="SPEAKER_01"), replace(agent, speaker="SPEAKER_00")
+    utts = [customer, agent]
+    assert detect_interruptions("c", utts, None, PaceSettings())[0] == []
+    began = [Overtalk(27.79, 28.38, "SPEAKER_00", "SPEAKER_01")]
+    events, metrics = detect_interruptions("c", utts, None, PaceSettings(), began)
+    assert [(e.role, e.start, e.data["interrupted_role"], e.data["overlap_s"]) for e in events] == [
+        ("agent", 27.78, "customer", 0.59)
+    ]
+    assert metrics["interruptions_agent"] == 1
+    # Whisper gave the agent's first words to the customer: the agent's own first word is late, inside the overlap
+    late = replace(agent, start=28.34, words=[replace(w, start=w.start + 0.56, end=w.end + 0.56) for w in agent.words])
+    assert [e.start for e in detect_interruptions("c", [customer, late], None, PaceSettings(), began)[0]] == [28.34]
+    # too short an overlap, one begun by the other party, or one far from the turn's start: no interruption
+    for o in (
+        Overtalk(27.79, 28.0, "SPEAKER_00", "SPEAKER_01"),
+        Overtalk(27.79, 28.38, "SPEAKER_01", "SPEAKER_00"),
+        Overtalk(25.0, 25.6, "SPEAKER_00", "SPEAKER_01"),
+    ):
+        assert detect_interruptions("c", utts, None, PaceSettings(), [o])[0] == []

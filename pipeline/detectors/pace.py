@@ -8,7 +8,11 @@
 - An interruption is a party starting a real turn while the other is mid-turn and both then talk
   for at least `interruption_min_overlap_s`. On a stereo call the overlap is checked in the audio
   of both channels (a Whisper word end can drift into the silence after it); on a mono call the
-  word times are all there is. The overlapped stretch itself is the diarization stage's `overtalk`.
+  word times are all there is, plus the diarizer's turns: Whisper often drops the words of the party
+  being talked over (zh_call02: the customer's "一条短信说" under the agent's "不好意思打断一下" left no
+  word overlap at all, while the diarizer's turns overlapped 0.6 s), so on a diarized call a real turn
+  that starts inside a diarized overlap its speaker began counts with that overlap. The overlapped
+  stretch itself is the diarization stage's `overtalk`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ from callqa.config.settings import PaceSettings
 from callqa.pipeline.evidence import quote
 from callqa.pipeline.linescan import both_active
 from callqa.pipeline.textmatch import is_cjk
-from callqa.pipeline.types import HOP_S, Event, LineScan, Utterance, new_event_id
+from callqa.pipeline.types import HOP_S, Event, LineScan, Overtalk, Utterance, new_event_id
 
 DETECTOR_VERSION = "pace/1"
 _BRIDGE_S = 0.2
 _CONTINUE_S = 0.3  # a turn's next words this soon after it are the same turn cut in two, not a new one
+# a turn whose first word lies in a diarized overlap its speaker began (or this soon before it) started that
+# overlap: Whisper's first word can come late when the overlapped words went to the other party (zh_call02:
+# the agent's turn began 27.79 s in the diarizer, its first own word at 28.34 s, the overlap ran to 28.38 s)
+_DIARIZED_START_S = 0.5
 
 
 def _is_zh(language: str | None) -> bool:
@@ -128,13 +136,62 @@ def _continuation(turns: list[Utterance], k: int) -> Utterance | None:
     return None
 
 
+def _diarized_overlap(
+    overlaps: list[Overtalk], x: Utterance, turns: list[Utterance], settings: PaceSettings
+) -> tuple[Overtalk, Utterance] | None:
+    """The diarizer's overlap that turn x's speaker began as x started, and the turn it talked over."""
+    xs = x.words[0].start
+    for o in overlaps:
+        if o.started_by != x.speaker or not o.start - _DIARIZED_START_S <= xs <= o.end:
+            continue
+        if o.duration < settings.interruption_min_overlap_s:
+            continue
+        before = [y for y in turns if y.speaker == o.talked_over and y.words and y.words[0].start < xs - 0.2]
+        if before:
+            return o, before[-1]
+    return None
+
+
+def _interruption(
+    call_id: str, x: Utterance, nxt: Utterance | None, y: Utterance, xs: float, overlap: float, confidence: float
+) -> Event:
+    cut = [w.text for w in y.words if w.start < xs]
+    said = [w.text for w in x.words] + ([w.text for w in nxt.words] if nxt is not None else [])
+    evidence = (
+        f'{x.role} started "{quote(said, 10)}" at {xs:.1f} s while {y.role} was saying '
+        f'"{quote(cut, 10, head=False)}" ({overlap:.1f} s of overlap)'
+    )
+    end = round(xs + max(overlap, 0.01), 3)
+    return Event(
+        "interruption",
+        round(xs, 3),
+        end,
+        x.speaker,
+        x.role,
+        evidence,
+        confidence,
+        DETECTOR_VERSION,
+        {
+            "interrupted_speaker": y.speaker,
+            "interrupted_role": y.role,
+            "overlap_s": round(overlap, 2),
+            "utt_seq": x.seq,
+            "interrupted_utt_seq": y.seq,
+        },
+        new_event_id(call_id, "interruption", xs, end, x.speaker),
+    )
+
+
 def detect_interruptions(
     call_id: str,
     utterances: list[Utterance],
     scan: LineScan | None,
     settings: PaceSettings,
+    diarized_overlaps: list[Overtalk] | None = None,
 ) -> tuple[list[Event], dict[str, float | None]]:
-    """`interruption` events (speaker = who started talking over whom) and counts per role."""
+    """`interruption` events (speaker = who started talking over whom) and counts per role.
+
+    `diarized_overlaps`: on a diarized mono call, the overlaps of the diarizer's turns (find_overtalk)."""
     turns = sorted((u for u in utterances if u.words), key=lambda u: u.start)
     events: list[Event] = []
     counts = {"agent": 0, "customer": 0}
@@ -143,6 +200,7 @@ def detect_interruptions(
         if is_backchannel(x, settings) and nxt is None:
             continue
         xs = x.words[0].start
+        found = None
         for y in turns:
             if y.speaker == x.speaker or y.words[0].start >= xs - 0.2:
                 continue
@@ -157,36 +215,17 @@ def detect_interruptions(
             overlap = audio_overlap if audio_overlap is not None else word_overlap
             if overlap < settings.interruption_min_overlap_s:
                 continue
-            cut = [w.text for w in y.words if w.start < xs]
-            said = [w.text for w in x.words] + ([w.text for w in nxt.words] if nxt is not None else [])
-            evidence = (
-                f'{x.role} started "{quote(said, 10)}" at {xs:.1f} s while {y.role} was saying '
-                f'"{quote(cut, 10, head=False)}" ({overlap:.1f} s of overlap)'
-            )
-            end = round(xs + max(overlap, 0.01), 3)
-            events.append(
-                Event(
-                    "interruption",
-                    round(xs, 3),
-                    end,
-                    x.speaker,
-                    x.role,
-                    evidence,
-                    0.85 if audio_overlap is not None else 0.7,
-                    DETECTOR_VERSION,
-                    {
-                        "interrupted_speaker": y.speaker,
-                        "interrupted_role": y.role,
-                        "overlap_s": round(overlap, 2),
-                        "utt_seq": x.seq,
-                        "interrupted_utt_seq": y.seq,
-                    },
-                    new_event_id(call_id, "interruption", xs, end, x.speaker),
-                )
-            )
+            found = _interruption(call_id, x, nxt, y, xs, overlap, 0.85 if audio_overlap is not None else 0.7)
+            break
+        if found is None and diarized_overlaps:
+            hit = _diarized_overlap(diarized_overlaps, x, turns, settings)
+            if hit is not None:
+                o, y = hit
+                found = _interruption(call_id, x, nxt, y, xs, o.duration, 0.6)
+        if found is not None:
+            events.append(found)
             if x.role in counts:
                 counts[x.role] += 1
-            break
     known = any(u.role in counts for u in utterances)
     metrics: dict[str, float | None] = {
         "interruptions_agent": float(counts["agent"]) if known else None,
@@ -201,12 +240,13 @@ def detect_pace(
     scan: LineScan | None,
     language: str | None,
     settings: PaceSettings | None = None,
+    diarized_overlaps: list[Overtalk] | None = None,
 ) -> tuple[list[Event], dict[str, float | None]]:
     """Monologue and interruption events plus rate, monologue and interruption metrics."""
     settings = settings or PaceSettings()
     metrics = rate_metrics(utterances, language)
     mono_events, mono_metrics = detect_monologues(call_id, utterances, settings)
-    int_events, int_metrics = detect_interruptions(call_id, utterances, scan, settings)
+    int_events, int_metrics = detect_interruptions(call_id, utterances, scan, settings, diarized_overlaps)
     metrics.update(mono_metrics)
     metrics.update(int_metrics)
     return mono_events + int_events, metrics

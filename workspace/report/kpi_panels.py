@@ -197,7 +197,8 @@ def panel_view(p: kpis.KpiPanel, lab: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _env() -> jinja2.Environment:
+def template_env() -> jinja2.Environment:
+    """The report's Jinja2 environment (autoescaped, strict), shared by the dashboard and its KPI panels."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
@@ -225,7 +226,7 @@ def kpi_panels_html(
     panels = kpis.read_panels(con, rng.since, rng.until, period=rng.period, settings=settings)
     views = [{**panel_view(p, lab), "fig": _trend(p, lab, f"fig-kpi-{p.spec.key}")} for p in panels]
     return Markup(
-        _env()
+        template_env()
         .get_template("kpi_panels.html.j2")
         .render(
             lab=lab,

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
-import jinja2
 from markupsafe import Markup
 
 from callqa import __version__
@@ -38,12 +37,10 @@ from callqa.pipeline.types import CallQAError
 from callqa.workspace.files import OutputFolder, inside
 from callqa.workspace.report import figures, queries
 from callqa.workspace.report.fmt import fmt_dt, fmt_num, fmt_pct, fmt_s
-from callqa.workspace.report.kpi_panels import PANEL_PERIODS, kpi_panels_html
+from callqa.workspace.report.kpi_panels import PANEL_PERIODS, kpi_panels_html, template_env
 from callqa.workspace.report.queries import Period
 from callqa.workspace.report.transcript import transcript_html
 from callqa.workspace.sandbox import connect_analyst, first_line
-
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 class ReportError(CallQAError):
@@ -374,16 +371,6 @@ def _listing_row(href: str, s: dict[str, Any]) -> dict[str, Any]:
 # entry point
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def build_report(
     db_path: str | Path,
     out_dir: str | Path,
@@ -423,7 +410,7 @@ def build_report(
             scorecard, version = queries.main_scorecard(con)
         else:
             version = queries.scorecard_version(con, scorecard)
-        env = _env()
+        env = template_env()
         common = {
             "version": __version__,
             "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
